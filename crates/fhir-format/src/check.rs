@@ -1,0 +1,484 @@
+//! Structural check of FHIR JSON against the generated R4 element table.
+//!
+//! fhirbolt rejects unknown elements but its messages have no element path, it panics
+//! on some invalid input and it accepts invalid primitive values; this walk catches all
+//! of that first and says where.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::generated::{Child, FhirType, CHOICE, REPEATS};
+use crate::primitives::{check_primitive, describe, quote};
+use crate::{table, xhtml, Issue, Severity};
+
+/// Stop collecting after this many issues (a garbage document would yield thousands).
+pub(crate) const MAX_ISSUES: usize = 100;
+
+/// Check a resource (root object with `resourceType`).
+pub(crate) fn check_resource(value: &Value) -> Vec<Issue> {
+    let mut checker = Checker::default();
+    checker.resource(value, None, None);
+    checker.finish()
+}
+
+#[derive(Default)]
+struct Checker {
+    issues: Vec<Issue>,
+    suppressed: usize,
+}
+
+/// The `Element` children every primitive's `_name` object may have.
+const PRIMITIVE_EXTENSION: Child = ("extension", FhirType::Extension, REPEATS);
+const PRIMITIVE_ID: Child = ("id", FhirType::String, 0);
+
+impl Checker {
+    fn finish(mut self) -> Vec<Issue> {
+        if self.suppressed > 0 {
+            self.issues.push(Issue {
+                severity: Severity::Information,
+                code: "too-costly",
+                diagnostics: format!(
+                    "{} further issues were not reported (limit {MAX_ISSUES})",
+                    self.suppressed
+                ),
+                expression: None,
+            });
+        }
+        self.issues
+    }
+
+    fn report(&mut self, code: &'static str, expression: &str, message: String) {
+        if self.issues.len() >= MAX_ISSUES {
+            self.suppressed += 1;
+            return;
+        }
+        let (diagnostics, expression) = if expression.is_empty() {
+            (message, None)
+        } else {
+            (format!("{expression}: {message}"), Some(expression.to_string()))
+        };
+        self.issues.push(Issue {
+            severity: Severity::Error,
+            code,
+            diagnostics,
+            expression,
+        });
+    }
+
+    /// A resource at the root (`at` None) or nested (contained, Bundle.entry.resource ...).
+    fn resource(&mut self, value: &Value, at: Option<&str>, expected: Option<&str>) {
+        let here = at.unwrap_or("");
+        let Value::Object(object) = value else {
+            self.report(
+                "structure",
+                here,
+                format!("expected a resource (a JSON object), got {}", describe(value)),
+            );
+            return;
+        };
+        let resource_type = match object.get("resourceType") {
+            Some(Value::String(name)) => name.as_str(),
+            Some(other) => {
+                self.report(
+                    "structure",
+                    here,
+                    format!("resourceType must be a string, got {}", describe(other)),
+                );
+                return;
+            }
+            None => {
+                self.report(
+                    "required",
+                    here,
+                    "missing resourceType: a resource must say its type".to_string(),
+                );
+                return;
+            }
+        };
+        if !crate::is_resource_type(resource_type) {
+            let message = if crate::is_complex_type(resource_type) || crate::is_primitive_type(resource_type) {
+                format!("'{resource_type}' is a FHIR data type, not a resource type")
+            } else {
+                format!("unknown resource type {} (not an R4 resource type)", quote(resource_type))
+            };
+            self.report("not-supported", here, message);
+            return;
+        }
+        if let Some(expected) = expected {
+            if resource_type != expected {
+                self.report(
+                    "structure",
+                    here,
+                    format!("expected a {expected} resource here, got {resource_type}"),
+                );
+                return;
+            }
+        }
+        let path = at.map_or_else(|| resource_type.to_string(), str::to_string);
+        self.object(resource_type, object, &path, true);
+    }
+
+    /// The children of a complex value; `context` names its definition in the table.
+    fn object(&mut self, context: &str, object: &Map<String, Value>, path: &str, is_resource: bool) {
+        let Some(children) = table::children(context) else {
+            // cannot happen with the generated table; be safe anyway
+            self.report(
+                "not-supported",
+                path,
+                format!("no definition for {context}"),
+            );
+            return;
+        };
+        if object.is_empty() || (is_resource && object.len() == 1) {
+            self.report(
+                "value",
+                path,
+                "empty object: FHIR JSON does not allow elements without content (omit it instead)"
+                    .to_string(),
+            );
+            return;
+        }
+        // choice base name -> JSON names present
+        let mut choices: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (key, value) in object {
+            if key == "resourceType" && is_resource {
+                continue;
+            }
+            if let Some(base) = key.strip_prefix('_') {
+                let child = lookup(children, base).filter(|child| {
+                    child.1.is_primitive()
+                        && child.1 != FhirType::Xhtml
+                        && (base != "id" || is_resource)
+                        && !(base == "url" && context == "Extension")
+                });
+                match child {
+                    Some(child) => self.primitive_extension(child, value, object.get(base), path),
+                    None => self.unknown(key, context, path),
+                }
+                continue;
+            }
+            let Some(child) = lookup(children, key) else {
+                self.unknown(key, context, path);
+                continue;
+            };
+            if child.2 & CHOICE != 0 {
+                let base = &key[..key.len() - child.1.name().len()];
+                choices.entry(base).or_default().push(key);
+            }
+            let child_path = format!("{path}.{key}");
+            let element_path = format!("{context}.{key}");
+            self.element(child, &element_path, value, object.get(&format!("_{key}")), &child_path);
+        }
+        for (base, names) in choices {
+            if names.len() > 1 {
+                self.report(
+                    "structure",
+                    path,
+                    format!(
+                        "only one of {} may be present ({base}[x] is a choice)",
+                        names.join(", ")
+                    ),
+                );
+            }
+        }
+        if context == "Extension" {
+            self.extension_rules(object, path);
+        }
+    }
+
+    fn unknown(&mut self, key: &str, context: &str, path: &str) {
+        let message = if key == "resourceType" {
+            format!("resourceType is only allowed at the root of a resource, not in {path}")
+        } else if key.is_empty() {
+            format!("empty property name in {path}")
+        } else {
+            let hint = if key.ends_with("[x]") {
+                " (a choice element is written with its type, e.g. valueString)".to_string()
+            } else if let Some(similar) = similar_name(key, context) {
+                format!(" (did you mean '{similar}'?)")
+            } else {
+                String::new()
+            };
+            format!("Unknown element '{key}' in {path}{hint}")
+        };
+        // the message names the element; point at the parent, where the element is not allowed
+        self.report_plain("structure", path, message);
+    }
+
+    /// Like `report`, but the message already says where.
+    fn report_plain(&mut self, code: &'static str, path: &str, message: String) {
+        if self.issues.len() >= MAX_ISSUES {
+            self.suppressed += 1;
+            return;
+        }
+        self.issues.push(Issue {
+            severity: Severity::Error,
+            code,
+            diagnostics: message,
+            expression: Some(path.to_string()),
+        });
+    }
+
+    /// One element (`value` is the JSON value of property `child.0`).
+    fn element(
+        &mut self,
+        child: &Child,
+        element_path: &str,
+        value: &Value,
+        extension: Option<&Value>,
+        path: &str,
+    ) {
+        let (name, ty, flags) = *child;
+        if flags & REPEATS != 0 {
+            let Value::Array(items) = value else {
+                self.report(
+                    "structure",
+                    path,
+                    format!("{name} repeats, so it must be a JSON array, got {}", describe(value)),
+                );
+                return;
+            };
+            if items.is_empty() {
+                self.report(
+                    "value",
+                    path,
+                    "empty array: FHIR JSON does not allow empty arrays (omit the element instead)"
+                        .to_string(),
+                );
+                return;
+            }
+            let extensions = match extension {
+                Some(Value::Array(extensions)) => Some(extensions),
+                _ => None,
+            };
+            for (i, item) in items.iter().enumerate() {
+                let item_path = format!("{path}[{i}]");
+                if item.is_null() {
+                    let has_extension = ty.is_primitive()
+                        && extensions.and_then(|e| e.get(i)).is_some_and(|e| !e.is_null());
+                    if !has_extension {
+                        self.report(
+                            "value",
+                            &item_path,
+                            "null is not allowed (only as a placeholder in a primitive array whose _ sibling has an extension at this position)"
+                                .to_string(),
+                        );
+                    }
+                    continue;
+                }
+                self.item(ty, element_path, item, &item_path);
+            }
+        } else {
+            if value.is_array() {
+                self.report(
+                    "structure",
+                    path,
+                    format!("{name} does not repeat, so it must not be a JSON array"),
+                );
+                return;
+            }
+            if value.is_null() {
+                self.report(
+                    "value",
+                    path,
+                    "null is not allowed in FHIR JSON (omit the element instead)".to_string(),
+                );
+                return;
+            }
+            self.item(ty, element_path, value, path);
+        }
+    }
+
+    /// One value (an array entry or a single element) of type `ty`.
+    fn item(&mut self, ty: FhirType, element_path: &str, value: &Value, path: &str) {
+        match ty {
+            FhirType::Xhtml => match value {
+                Value::String(s) => {
+                    if let Err(message) = xhtml::check(s) {
+                        self.report("value", path, message);
+                    }
+                }
+                other => self.report(
+                    "value",
+                    path,
+                    format!("expected the XHTML as a JSON string, got {}", describe(other)),
+                ),
+            },
+            FhirType::Resource => self.resource(value, Some(path), expected_resource(element_path)),
+            _ if ty.is_primitive() => {
+                if let Err((code, message)) = check_primitive(ty, value) {
+                    self.report(code, path, message);
+                }
+            }
+            _ => {
+                let Value::Object(object) = value else {
+                    self.report(
+                        "structure",
+                        path,
+                        format!("expected a JSON object ({}), got {}", ty.name(), describe(value)),
+                    );
+                    return;
+                };
+                let context = match ty {
+                    FhirType::BackboneElement | FhirType::Element => {
+                        table::content_reference(element_path).unwrap_or(element_path)
+                    }
+                    other => other.name(),
+                };
+                self.object(context, object, path, false);
+            }
+        }
+    }
+
+    /// The `_name` sibling of primitive `child`: id and extensions of the value(s).
+    fn primitive_extension(&mut self, child: &Child, value: &Value, primitive: Option<&Value>, parent: &str) {
+        let (name, _, flags) = *child;
+        let path = format!("{parent}.{name}");
+        if flags & REPEATS == 0 {
+            match value {
+                Value::Object(object) => self.element_object(object, &path, name),
+                other => self.report(
+                    "structure",
+                    &path,
+                    format!("_{name} must be a JSON object with id and/or extension, got {}", describe(other)),
+                ),
+            }
+            return;
+        }
+        let Value::Array(items) = value else {
+            self.report(
+                "structure",
+                &path,
+                format!("_{name} must be a JSON array aligned with {name}, got {}", describe(value)),
+            );
+            return;
+        };
+        let values = match primitive {
+            Some(Value::Array(values)) => Some(values),
+            _ => None,
+        };
+        match values {
+            Some(values) if values.len() != items.len() => {
+                self.report(
+                    "structure",
+                    &path,
+                    format!(
+                        "_{name} has {} entries but {name} has {}; the arrays must be aligned (use null as placeholder)",
+                        items.len(),
+                        values.len()
+                    ),
+                );
+                return;
+            }
+            _ => {}
+        }
+        if items.is_empty() {
+            self.report("value", &path, format!("_{name} is an empty array"));
+            return;
+        }
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{i}]");
+            match item {
+                Value::Null => {
+                    if values.is_none() {
+                        self.report(
+                            "value",
+                            &item_path,
+                            format!("_{name}[{i}] is null and there is no value for it"),
+                        );
+                    } else if values.and_then(|v| v.get(i)).is_some_and(Value::is_null) {
+                        self.report(
+                            "value",
+                            &item_path,
+                            format!("both {name}[{i}] and _{name}[{i}] are null"),
+                        );
+                    }
+                }
+                Value::Object(object) => self.element_object(object, &item_path, name),
+                other => self.report(
+                    "structure",
+                    &item_path,
+                    format!("_{name} entries must be objects or null, got {}", describe(other)),
+                ),
+            }
+        }
+    }
+
+    /// The object of a primitive's `_name`: only `id` and `extension`.
+    fn element_object(&mut self, object: &Map<String, Value>, path: &str, name: &str) {
+        if object.is_empty() {
+            self.report(
+                "value",
+                path,
+                format!("_{name} is an empty object (omit it instead)"),
+            );
+            return;
+        }
+        for (key, value) in object {
+            let child = match key.as_str() {
+                "id" => PRIMITIVE_ID,
+                "extension" => PRIMITIVE_EXTENSION,
+                other => {
+                    self.report_plain(
+                        "structure",
+                        path,
+                        format!("Unknown element '{other}' in _{name} at {path} (only id and extension are allowed)"),
+                    );
+                    continue;
+                }
+            };
+            let child_path = format!("{path}.{key}");
+            self.element(&child, "Element.extension", value, None, &child_path);
+        }
+    }
+
+    /// ext-1 and the need for a url, which the table alone does not express.
+    fn extension_rules(&mut self, object: &Map<String, Value>, path: &str) {
+        if !object.contains_key("url") {
+            self.report(
+                "required",
+                path,
+                "an extension must have a url".to_string(),
+            );
+        }
+        let has_value = object.keys().any(|k| k.starts_with("value"));
+        let has_extension = object.contains_key("extension");
+        if has_value && has_extension {
+            self.report(
+                "invalid",
+                path,
+                "an extension must have either a value[x] or nested extensions, not both (ext-1)"
+                    .to_string(),
+            );
+        } else if !has_value && !has_extension {
+            self.report(
+                "invalid",
+                path,
+                "an extension must have a value[x] or nested extensions (ext-1)".to_string(),
+            );
+        }
+    }
+}
+
+fn lookup<'a>(children: &'a [Child], name: &str) -> Option<&'a Child> {
+    children
+        .binary_search_by(|child| child.0.cmp(name))
+        .ok()
+        .map(|i| &children[i])
+}
+
+/// Elements typed with one specific resource type rather than any resource.
+fn expected_resource(element_path: &str) -> Option<&'static str> {
+    (element_path == "Bundle.entry.response.outcome").then_some("OperationOutcome")
+}
+
+/// A known element name differing only in case or by a `_`, for the message.
+fn similar_name(key: &str, context: &str) -> Option<&'static str> {
+    let children = table::children(context)?;
+    let wanted = key.trim_start_matches('_').to_ascii_lowercase();
+    children
+        .iter()
+        .find(|child| child.0.to_ascii_lowercase() == wanted)
+        .map(|child| child.0)
+}

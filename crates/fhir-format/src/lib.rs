@@ -1,0 +1,200 @@
+//! FHIR R4 resources from bytes (JSON or XML) to a checked `serde_json::Value` and back.
+//!
+//! This is the only crate that touches fhirbolt, so that its defects are handled in one
+//! place: it panics on some input (every call is guarded), it accepts invalid primitive
+//! values and its errors carry no element path (our own table-driven check runs first),
+//! and it rewrites narrative XHTML (divs are carried through it verbatim).
+//!
+//! serde_json is used with `arbitrary_precision` and `preserve_order` on purpose:
+//! decimals keep their exact text (`72.50` stays `72.50`) and elements keep their order.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use fhirbolt::model::r4::Resource;
+use serde_json::Value;
+
+mod check;
+mod duplicates;
+// REQUIRED (min cardinality) is recorded for a later profile validator, unused here
+#[allow(dead_code)]
+#[rustfmt::skip]
+mod generated;
+mod primitives;
+mod table;
+mod xhtml;
+mod xml;
+
+/// Wire format of a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Xml,
+}
+
+/// FHIR issue-severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Fatal,
+    Error,
+    Warning,
+    Information,
+}
+
+impl Severity {
+    /// The FHIR code (`fatal`, `error`, `warning`, `information`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Fatal => "fatal",
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Information => "information",
+        }
+    }
+
+    /// Whether an issue of this severity makes the resource unacceptable.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Severity::Fatal | Severity::Error)
+    }
+}
+
+/// One problem found in a resource, shaped like an `OperationOutcome.issue`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Issue {
+    pub severity: Severity,
+    /// FHIR issue-type code: "structure", "value", "invalid", "required", "not-supported", "too-long"...
+    pub code: &'static str,
+    /// Human readable: what is wrong and why.
+    pub diagnostics: String,
+    /// FHIRPath-style location, e.g. `Patient.name[0].given[1]`.
+    pub expression: Option<String>,
+}
+
+impl Issue {
+    fn new(severity: Severity, code: &'static str, diagnostics: impl Into<String>) -> Self {
+        Issue {
+            severity,
+            code,
+            diagnostics: diagnostics.into(),
+            expression: None,
+        }
+    }
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.severity.as_str(), self.code, self.diagnostics)
+    }
+}
+
+/// Parse one resource (any R4 type, Bundle included) and check it. Returns the resource as JSON.
+///
+/// JSON input is returned as given (element order and decimal text preserved); XML input
+/// is converted to the equivalent FHIR JSON.
+pub fn parse(bytes: &[u8], format: Format) -> Result<Value, Vec<Issue>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match format {
+        Format::Json => parse_json(bytes),
+        Format::Xml => xml::parse(bytes),
+    }
+}
+
+/// Serialise a (previously parsed / stored) resource as FHIR XML (fhirbolt's XML serialiser).
+///
+/// The resource is checked first; the first failing issue is returned.
+pub fn to_xml(resource: &Value, pretty: bool) -> Result<Vec<u8>, Issue> {
+    xml::to_xml(resource, pretty)
+}
+
+/// Serialise as FHIR JSON.
+pub fn to_json(resource: &Value, pretty: bool) -> Vec<u8> {
+    let result = if pretty {
+        serde_json::to_vec_pretty(resource)
+    } else {
+        serde_json::to_vec(resource)
+    };
+    // serialising a Value cannot fail
+    result.unwrap_or_default()
+}
+
+/// Whether `name` is an R4 resource type (`Patient`, `Bundle`, ...).
+pub fn is_resource_type(name: &str) -> bool {
+    table::is_resource_type(name)
+}
+
+/// All R4 resource type names, sorted.
+pub fn resource_types() -> &'static [&'static str] {
+    generated::RESOURCE_TYPES
+}
+
+/// Whether `name` is an R4 complex data type (`HumanName`, `Quantity`, ...).
+pub fn is_complex_type(name: &str) -> bool {
+    table::is_complex_type(name)
+}
+
+/// Whether `name` is an R4 primitive data type (`date`, `dateTime`, ...).
+pub fn is_primitive_type(name: &str) -> bool {
+    table::is_primitive_type(name)
+}
+
+/// Validate an already-parsed JSON value (same checks as `parse` for JSON).
+///
+/// Meant for the server after it edits a resource (e.g. `meta`). Empty when valid.
+pub fn check(resource: &Value) -> Vec<Issue> {
+    let issues = check::check_resource(resource);
+    if has_failure(&issues) {
+        return issues;
+    }
+    let Ok(bytes) = serde_json::to_vec(resource) else {
+        return vec![Issue::new(Severity::Fatal, "exception", "cannot serialise the resource")];
+    };
+    match fhirbolt_json_gate(&bytes) {
+        Ok(()) => issues,
+        Err(issue) => vec![issue],
+    }
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, Vec<Issue>> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        vec![Issue::new(
+            Severity::Fatal,
+            "structure",
+            format!("invalid JSON: {e}"),
+        )]
+    })?;
+    let mut issues = duplicates::find(bytes, &value);
+    issues.extend(check::check_resource(&value));
+    if has_failure(&issues) {
+        return Err(issues);
+    }
+    fhirbolt_json_gate(bytes).map_err(|issue| vec![issue])?;
+    Ok(value)
+}
+
+/// fhirbolt's strict deserialisation as the final word on structure.
+fn fhirbolt_json_gate(bytes: &[u8]) -> Result<(), Issue> {
+    guarded("reading JSON", || {
+        fhirbolt::json::from_slice::<Resource>(bytes, None).map(|_| ())
+    })?
+    .map_err(|e| Issue::new(Severity::Error, "structure", format!("invalid FHIR JSON: {e}")))
+}
+
+fn has_failure(issues: &[Issue]) -> bool {
+    issues.iter().any(|issue| issue.severity.is_failure())
+}
+
+/// Run a fhirbolt call; a panic in it becomes an issue instead of taking the caller down.
+fn guarded<T>(what: &str, call: impl FnOnce() -> T) -> Result<T, Issue> {
+    catch_unwind(AssertUnwindSafe(call)).map_err(|panic| {
+        let detail = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_string());
+        Issue::new(
+            Severity::Fatal,
+            "exception",
+            format!("the FHIR library failed while {what}: {detail}"),
+        )
+    })
+}

@@ -1,0 +1,119 @@
+//! What this server supports, in one place: the resource types and interactions the HTTP routes
+//! accept and the CapabilityStatement at `/metadata` describes, so the two cannot drift apart.
+
+use serde_json::{json, Value};
+
+/// The resource types the service stores: the PZP/ACP model, the care network around it, and the
+/// conformance resources it publishes. Any other R4 type is answered with 404.
+pub const RESOURCE_TYPES: &[&str] = &[
+    "AuditEvent",
+    "Bundle",
+    "CarePlan",
+    "CareTeam",
+    "CodeSystem",
+    "Communication",
+    "CommunicationRequest",
+    "Composition",
+    "Condition",
+    "Consent",
+    "Device",
+    "DeviceUseStatement",
+    "DocumentReference",
+    "Encounter",
+    "EpisodeOfCare",
+    "Flag",
+    "Goal",
+    "Observation",
+    "Organization",
+    "Patient",
+    "Practitioner",
+    "PractitionerRole",
+    "Procedure",
+    "Provenance",
+    "Questionnaire",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "SearchParameter",
+    "StructureDefinition",
+    "Subscription",
+    "Task",
+    "ValueSet",
+];
+
+/// Instance- and type-level interactions offered on every type above.
+pub const TYPE_INTERACTIONS: &[&str] = &[
+    "read",
+    "vread",
+    "update",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+];
+
+/// System-level interactions.
+pub const SYSTEM_INTERACTIONS: &[&str] = &["history-system"];
+
+/// Media types accepted and produced.
+pub const FORMATS: &[&str] = &["application/fhir+json", "application/fhir+xml", "json", "xml"];
+
+pub fn is_supported_type(name: &str) -> bool {
+    RESOURCE_TYPES.binary_search(&name).is_ok()
+}
+
+/// The CapabilityStatement generated from the tables above.
+pub fn capability_statement(base_url: &str, date: &str) -> Value {
+    let interactions = |codes: &[&str]| -> Vec<Value> {
+        codes.iter().map(|c| json!({ "code": c })).collect()
+    };
+    let resources: Vec<Value> = RESOURCE_TYPES
+        .iter()
+        .map(|t| {
+            json!({
+                "type": t,
+                "interaction": interactions(TYPE_INTERACTIONS),
+                "versioning": "versioned-update",
+                "readHistory": true,
+                "updateCreate": true,
+                "conditionalRead": "full-support",
+                "conditionalCreate": false,
+                "conditionalUpdate": false,
+                "conditionalDelete": "not-supported",
+            })
+        })
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "pzp-fhir",
+        "kind": "instance",
+        "software": { "name": "pzp-fhir", "version": env!("CARGO_PKG_VERSION") },
+        "implementation": {
+            "description": "Proactieve zorgplanning (advance care planning) record",
+            "url": base_url,
+        },
+        "fhirVersion": "4.0.1",
+        "format": FORMATS,
+        "rest": [{
+            "mode": "server",
+            "resource": resources,
+            "interaction": interactions(SYSTEM_INTERACTIONS),
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_types_are_sorted_known_r4_types() {
+        let mut sorted = RESOURCE_TYPES.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, RESOURCE_TYPES, "binary search needs a sorted list");
+        for t in RESOURCE_TYPES {
+            assert!(fhir_format::is_resource_type(t), "{t} is not an R4 resource type");
+        }
+    }
+}

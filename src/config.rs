@@ -1,0 +1,56 @@
+//! Settings from the environment, with defaults that run the service on a fresh clone.
+
+use std::path::PathBuf;
+
+/// Everything the service is configured with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `PZP_BIND`: where to listen (host:port).
+    pub bind: String,
+    /// `PZP_DATA_DIR`: holds the SQLite file unless `PZP_DATABASE_URL` points elsewhere.
+    pub data_dir: PathBuf,
+    /// `PZP_DATABASE_URL`: `postgres://…` or `sqlite://path`.
+    pub database_url: String,
+    /// `PZP_MAX_BODY_BYTES`: larger request bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// `PZP_DB_POOL_SIZE`: database connections kept open.
+    pub pool_size: u32,
+    /// `PZP_BASE_URL`: the public base URL used in links; taken from each request's Host when unset.
+    pub base_url: Option<String>,
+    /// `PZP_WORKERS`: HTTP worker threads; one per core when unset.
+    pub workers: Option<usize>,
+}
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Large enough for an advance directive with its scanned PDF embedded.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+
+impl Config {
+    /// Reads the `PZP_*` variables; a malformed number is an error, not a silent default.
+    pub fn from_env() -> Result<Config, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let data_dir = PathBuf::from(var("PZP_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
+        let database_url = var("PZP_DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("pzp.sqlite").display()));
+        let number = |name: &str, default: u64| -> Result<u64, String> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name} must be a whole number, got '{v}'")),
+            }
+        };
+        Ok(Config {
+            bind: var("PZP_BIND").unwrap_or_else(|| DEFAULT_BIND.into()),
+            data_dir,
+            database_url,
+            max_body_bytes: number("PZP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)? as usize,
+            pool_size: number("PZP_DB_POOL_SIZE", DEFAULT_POOL_SIZE as u64)? as u32,
+            base_url: var("PZP_BASE_URL").map(|b| b.trim_end_matches('/').to_string()),
+            workers: var("PZP_WORKERS").map(|_| number("PZP_WORKERS", 0)).transpose()?.map(|w| w as usize),
+        })
+    }
+}

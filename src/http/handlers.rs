@@ -1,0 +1,474 @@
+//! One actix handler per FHIR interaction: negotiate, read headers and body, run the
+//! interaction on a blocking thread, answer.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::header::{self, HttpDate};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::negotiate::{self, query_pairs, query_value, Output};
+use super::respond::{self, Body};
+use super::AppState;
+use crate::capability;
+use crate::error::{self, ErrorKind, FhirError};
+use crate::interaction::{self, HistoryParams};
+use crate::store::{HistoryScope, Version, Written};
+
+type Answer = Result<HttpResponse, FhirError>;
+
+/// Runs a handler body with the negotiated output format and renders its error, if any, in
+/// that same format.
+async fn answer(req: &HttpRequest, body: impl AsyncFnOnce(Output) -> Answer) -> HttpResponse {
+    let out = match negotiate::output(req) {
+        Ok(out) => out,
+        Err(e) => return respond::error(&e, Output::default()),
+    };
+    match body(out).await {
+        Ok(r) => r,
+        Err(e) => respond::error(&e, out),
+    }
+}
+
+/// Runs store work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, FhirError> + Send + 'static,
+) -> Result<T, FhirError> {
+    web::block(f)
+        .await
+        .map_err(|_| FhirError::internal("the request was interrupted; nothing was changed"))?
+}
+
+fn base_url(req: &HttpRequest, state: &AppState) -> String {
+    match &state.base_url {
+        Some(b) => b.clone(),
+        None => {
+            let ci = req.connection_info();
+            format!("{}://{}", ci.scheme(), ci.host())
+        }
+    }
+}
+
+fn http_date(micros: i64) -> HttpDate {
+    HttpDate::from(UNIX_EPOCH + Duration::from_micros(micros.max(0) as u64))
+}
+
+fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// The version number in an `If-Match`/`If-None-Match` value: `W/"3"`, `"3"` or `3`.
+fn parse_etag(value: &str) -> Option<i64> {
+    let v = value.trim();
+    let v = v.strip_prefix("W/").unwrap_or(v);
+    v.trim_matches('"').parse().ok()
+}
+
+fn if_match(req: &HttpRequest) -> Result<Option<i64>, FhirError> {
+    let Some(h) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = h.to_str().unwrap_or_default();
+    parse_etag(text).map(Some).ok_or_else(|| {
+        FhirError::bad_request(
+            "value",
+            format!("If-Match must be a version ETag such as W/\"3\", not '{text}'"),
+        )
+    })
+}
+
+/// What the client asked to get back after a write (`Prefer: return=…`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Return {
+    Minimal,
+    Representation,
+    OperationOutcome,
+}
+
+fn prefer_return(req: &HttpRequest) -> Return {
+    let prefer = req
+        .headers()
+        .get_all("prefer")
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(','))
+        .filter_map(|p| p.trim().strip_prefix("return="))
+        .map(|v| v.trim().trim_matches('"').to_ascii_lowercase())
+        .next();
+    match prefer.as_deref() {
+        Some("minimal") => Return::Minimal,
+        Some("operationoutcome") => Return::OperationOutcome,
+        _ => Return::Representation,
+    }
+}
+
+/// Reads the request body up to the configured limit.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, FhirError> {
+    let too_large = || {
+        FhirError::new(
+            ErrorKind::PayloadTooLarge,
+            "too-long",
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            FhirError::bad_request("incomplete", format!("the request body could not be read: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(FhirError::bad_request("required", "the request body is empty"));
+    }
+    Ok(body.freeze())
+}
+
+/// Parses and checks a resource body in the format its Content-Type names.
+fn parse_resource(bytes: &[u8], format: fhir_format::Format) -> Result<Value, FhirError> {
+    fhir_format::parse(bytes, format).map_err(FhirError::invalid_resource)
+}
+
+fn version_headers(
+    builder: &mut actix_web::HttpResponseBuilder,
+    v: &Version,
+) {
+    builder.insert_header((header::ETAG, etag(v.version)));
+    builder.insert_header((header::LAST_MODIFIED, http_date(v.last_updated)));
+}
+
+fn stored_text(v: Version) -> Result<String, FhirError> {
+    v.content
+        .ok_or_else(|| FhirError::internal("a stored version has no content"))
+}
+
+/// Answers a successful create or update as the client preferred.
+fn written(req: &HttpRequest, state: &AppState, out: Output, w: Written, verb: &str) -> Answer {
+    let v = w.version;
+    let status = if w.created { StatusCode::CREATED } else { StatusCode::OK };
+    let mut builder = HttpResponse::build(status);
+    version_headers(&mut builder, &v);
+    builder.insert_header((
+        header::LOCATION,
+        format!(
+            "{}/{}/{}/_history/{}",
+            base_url(req, state),
+            v.res_type,
+            v.res_id,
+            v.version
+        ),
+    ));
+    let text = format!("{verb} {}/{} (version {})", v.res_type, v.res_id, v.version);
+    Ok(match prefer_return(req) {
+        Return::Minimal => builder.finish(),
+        Return::OperationOutcome => respond::send(builder, Body::Value(error::information(text)), out),
+        Return::Representation => respond::send(builder, Body::Text(stored_text(v)?), out),
+    })
+}
+
+#[utoipa::path(post, path = "/{type}", tag = "FHIR REST",
+    summary = "create: store a new resource under a server-assigned id",
+    params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"), ("_format" = Option<String>, Query, description = "json or xml; overrides Accept"), ("_pretty" = Option<bool>, Query, description = "Indent the answer")),
+    request_body(content = Object, description = "A FHIR resource", content_type = "application/fhir+json"),
+    responses((status = 201, description = "Created; Location, ETag and Last-Modified name the new version"),
+        (status = 400, description = "Not a valid FHIR resource (OperationOutcome)"),
+        (status = 404, description = "Unknown or unsupported resource type"),
+        (status = 413, description = "Body larger than PZP_MAX_BODY_BYTES"),
+        (status = 415, description = "Content-Type is not FHIR JSON or XML")))]
+pub async fn create(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    answer(&req, async |out| {
+        let res_type = path.into_inner();
+        interaction::check_type(&res_type)?;
+        let format = negotiate::input(&req)?;
+        let bytes = read_body(&req, payload, state.max_body_bytes).await?;
+        let store = state.store.clone();
+        let w = blocking(move || {
+            let resource = parse_resource(&bytes, format)?;
+            interaction::create(&store, &res_type, resource)
+        })
+        .await?;
+        written(&req, &state, out, w, "created")
+    })
+    .await
+}
+
+#[utoipa::path(put, path = "/{type}/{id}", tag = "FHIR REST",
+    summary = "update: write a new version (or create with this id)",
+    params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"), ("id" = String, Path, description = "Logical id"), ("If-Match" = Option<String>, Header, description = "W/\"n\": only if n is the current version"), ("_format" = Option<String>, Query, description = "json or xml; overrides Accept"), ("_pretty" = Option<bool>, Query, description = "Indent the answer")),
+    request_body(content = Object, description = "The resource, with the same id as the URL", content_type = "application/fhir+json"),
+    responses((status = 200, description = "Updated"), (status = 201, description = "Created with the client's id"),
+        (status = 400, description = "Invalid resource, or id/type differ from the URL"),
+        (status = 412, description = "If-Match does not name the current version")))]
+pub async fn update(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    answer(&req, async |out| {
+        let (res_type, id) = path.into_inner();
+        interaction::check_type(&res_type)?;
+        let format = negotiate::input(&req)?;
+        let expected = if_match(&req)?;
+        let bytes = read_body(&req, payload, state.max_body_bytes).await?;
+        let store = state.store.clone();
+        let w = blocking(move || {
+            let resource = parse_resource(&bytes, format)?;
+            interaction::update(&store, &res_type, &id, resource, expected)
+        })
+        .await?;
+        written(&req, &state, out, w, "updated")
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/{type}/{id}", tag = "FHIR REST",
+    summary = "read: the current version",
+    params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"), ("id" = String, Path, description = "Logical id"), ("If-None-Match" = Option<String>, Header, description = "W/\"n\": 304 when unchanged"),
+        ("If-Modified-Since" = Option<String>, Header, description = "HTTP date: 304 when not modified since"), ("_format" = Option<String>, Query, description = "json or xml; overrides Accept"), ("_pretty" = Option<bool>, Query, description = "Indent the answer")),
+    responses((status = 200, description = "The resource", content_type = "application/fhir+json"), (status = 304, description = "Not modified"), (status = 404, description = "Never existed"), (status = 410, description = "Deleted")))]
+pub async fn read(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    answer(&req, async |out| {
+        let (res_type, id) = path.into_inner();
+        let store = state.store.clone();
+        let v = blocking(move || interaction::read(&store, &res_type, &id)).await?;
+        if not_modified(&req, &v) {
+            let mut builder = HttpResponse::build(StatusCode::NOT_MODIFIED);
+            version_headers(&mut builder, &v);
+            return Ok(builder.finish());
+        }
+        let mut builder = HttpResponse::Ok();
+        version_headers(&mut builder, &v);
+        Ok(respond::send(builder, Body::Text(stored_text(v)?), out))
+    })
+    .await
+}
+
+/// `If-None-Match` (a version ETag or `*`) and `If-Modified-Since` on read.
+fn not_modified(req: &HttpRequest, v: &Version) -> bool {
+    if let Some(h) = req.headers().get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok()) {
+        return h
+            .split(',')
+            .any(|tag| tag.trim() == "*" || parse_etag(tag) == Some(v.version));
+    }
+    let since = req
+        .headers()
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<HttpDate>().ok())
+        .map(SystemTime::from);
+    match since {
+        Some(since) => {
+            let modified_secs = v.last_updated.div_euclid(1_000_000);
+            let since_secs = since
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            modified_secs <= since_secs
+        }
+        None => false,
+    }
+}
+
+#[utoipa::path(get, path = "/{type}/{id}/_history/{vid}", tag = "FHIR REST",
+    summary = "vread: one version",
+    params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"), ("id" = String, Path, description = "Logical id"), ("vid" = String, Path, description = "Version id"), ("_format" = Option<String>, Query, description = "json or xml; overrides Accept"), ("_pretty" = Option<bool>, Query, description = "Indent the answer")),
+    responses((status = 200, description = "The resource", content_type = "application/fhir+json"), (status = 404, description = "No such version"), (status = 410, description = "That version is a deletion")))]
+pub async fn vread(
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    answer(&req, async |out| {
+        let (res_type, id, vid) = path.into_inner();
+        let store = state.store.clone();
+        let v = blocking(move || interaction::vread(&store, &res_type, &id, &vid)).await?;
+        let mut builder = HttpResponse::Ok();
+        version_headers(&mut builder, &v);
+        Ok(respond::send(builder, Body::Text(stored_text(v)?), out))
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/{type}/{id}", tag = "FHIR REST",
+    summary = "delete: logical delete; the history keeps every version",
+    params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"), ("id" = String, Path, description = "Logical id"), ("If-Match" = Option<String>, Header, description = "W/\"n\": only if n is the current version"), ("_format" = Option<String>, Query, description = "json or xml; overrides Accept"), ("_pretty" = Option<bool>, Query, description = "Indent the answer")),
+    responses((status = 200, description = "Deleted (OperationOutcome)"), (status = 204, description = "Deleted, with Prefer: return=minimal"),
+        (status = 412, description = "If-Match does not name the current version")))]
+pub async fn delete(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    answer(&req, async |out| {
+        let (res_type, id) = path.into_inner();
+        let expected = if_match(&req)?;
+        let store = state.store.clone();
+        let w = blocking(move || interaction::delete(&store, &res_type, &id, expected)).await?;
+        let v = &w.version;
+        let mut builder = HttpResponse::Ok();
+        let text = if w.unchanged {
+            format!("{}/{} does not exist or was already deleted; nothing changed", v.res_type, v.res_id)
+        } else {
+            builder.insert_header((header::ETAG, etag(v.version)));
+            format!("deleted {}/{} (version {})", v.res_type, v.res_id, v.version)
+        };
+        Ok(match prefer_return(&req) {
+            Return::Minimal => HttpResponse::NoContent().finish(),
+            _ => respond::send(builder, Body::Value(error::information(text)), out),
+        })
+    })
+    .await
+}
+
+fn history_params(req: &HttpRequest) -> HistoryParams {
+    let pairs = query_pairs(req);
+    let get = |name: &str| query_value(&pairs, name).map(str::to_string);
+    HistoryParams {
+        count: get("_count"),
+        since: get("_since"),
+        cursor: get("_cursor"),
+        passthrough: pairs
+            .iter()
+            .filter(|(k, _)| k == "_format" || k == "_pretty")
+            .cloned()
+            .collect(),
+    }
+}
+
+async fn history(req: HttpRequest, scope: HistoryScope, state: web::Data<AppState>) -> HttpResponse {
+    answer(&req, async |out| {
+        let params = history_params(&req);
+        let base = base_url(&req, &state);
+        let store = state.store.clone();
+        let bundle =
+            blocking(move || interaction::history(&store, scope, &params, &base)).await?;
+        Ok(respond::send(HttpResponse::Ok(), Body::Value(bundle), out))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/_history", tag = "FHIR REST",
+    summary = "history of every resource, newest first",
+    params(("_count" = Option<u32>, Query, description = "Page size (default 50, at most 1000)"),
+        ("_since" = Option<String>, Query, description = "Only versions written at or after this instant"),
+        ("_cursor" = Option<String>, Query, description = "Paging cursor from a next link"), ("_format" = Option<String>, Query, description = "json or xml; overrides Accept"), ("_pretty" = Option<bool>, Query, description = "Indent the answer")),
+    responses((status = 200, description = "A history Bundle")))]
+pub async fn history_system(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    history(req, HistoryScope::System, state).await
+}
+
+#[utoipa::path(get, path = "/{type}/_history", tag = "FHIR REST",
+    summary = "history of one resource type, newest first",
+    params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"), ("_count" = Option<u32>, Query, description = "Page size"), ("_since" = Option<String>, Query, description = "Only versions written at or after this instant"),
+        ("_cursor" = Option<String>, Query, description = "Paging cursor from a next link"), ("_format" = Option<String>, Query, description = "json or xml; overrides Accept"), ("_pretty" = Option<bool>, Query, description = "Indent the answer")),
+    responses((status = 200, description = "A history Bundle")))]
+pub async fn history_type(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    history(req, HistoryScope::Type(path.into_inner()), state).await
+}
+
+#[utoipa::path(get, path = "/{type}/{id}/_history", tag = "FHIR REST",
+    summary = "history of one resource, deletions included",
+    params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"), ("id" = String, Path, description = "Logical id"), ("_count" = Option<u32>, Query, description = "Page size"), ("_since" = Option<String>, Query, description = "Only versions written at or after this instant"),
+        ("_cursor" = Option<String>, Query, description = "Paging cursor from a next link"), ("_format" = Option<String>, Query, description = "json or xml; overrides Accept"), ("_pretty" = Option<bool>, Query, description = "Indent the answer")),
+    responses((status = 200, description = "A history Bundle"), (status = 404, description = "Never existed")))]
+pub async fn history_instance(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (t, id) = path.into_inner();
+    history(req, HistoryScope::Instance(t, id), state).await
+}
+
+#[utoipa::path(get, path = "/metadata", tag = "FHIR REST",
+    summary = "the CapabilityStatement, generated from what the server supports",
+    params(("_format" = Option<String>, Query, description = "json or xml; overrides Accept"), ("_pretty" = Option<bool>, Query, description = "Indent the answer")), responses((status = 200, description = "CapabilityStatement")))]
+pub async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    answer(&req, async |out| {
+        let date = interaction::format_instant(state.started_micros);
+        let cs = capability::capability_statement(&base_url(&req, &state), &date);
+        Ok(respond::send(HttpResponse::Ok(), Body::Value(cs), out))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/health", tag = "Operations", summary = "the process is alive",
+    responses((status = 200, description = "Alive")))]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+#[utoipa::path(get, path = "/ready", tag = "Operations", summary = "the database answers",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Database unreachable")))]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.store.clone();
+    let backend = store.backend().name();
+    match web::block(move || store.ping()).await {
+        Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": backend })),
+        _ => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "unavailable", "database": backend })),
+    }
+}
+
+/// A known path with a method it does not take.
+pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    answer(&req, async |_| {
+        Err(FhirError::new(
+            ErrorKind::MethodNotAllowed,
+            "not-supported",
+            format!("{} is not supported on {}", req.method(), req.path()),
+        ))
+    })
+    .await
+}
+
+/// Any path that is not part of the FHIR API.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    answer(&req, async |_| {
+        Err(FhirError::not_found(format!("there is nothing at {}", req.path())))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_etag;
+
+    #[test]
+    fn etags_in_all_common_spellings() {
+        assert_eq!(parse_etag("W/\"3\""), Some(3));
+        assert_eq!(parse_etag("\"12\""), Some(12));
+        assert_eq!(parse_etag("7"), Some(7));
+        assert_eq!(parse_etag("W/\"x\""), None);
+    }
+}

@@ -1,0 +1,38 @@
+//! The OpenAPI description of the REST surface, generated from the handlers' annotations and
+//! committed as `openapi/openapi.json` (a test fails when that file is stale).
+
+use super::handlers;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "pzp-fhir",
+        description = "FHIR R4 API for the proactieve zorgplanning (advance care planning) record. \
+                       Every resource is FHIR JSON (application/fhir+json) or XML (application/fhir+xml); \
+                       errors are OperationOutcome resources."
+    ),
+    paths(
+        handlers::metadata,
+        handlers::create,
+        handlers::read,
+        handlers::update,
+        handlers::delete,
+        handlers::vread,
+        handlers::history_system,
+        handlers::history_type,
+        handlers::history_instance,
+        handlers::health,
+        handlers::ready,
+    )
+)]
+pub struct ApiDoc;
+
+/// The committed form of the document: pretty JSON with a final newline.
+pub fn document() -> String {
+    use utoipa::OpenApi;
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    text.push('\n');
+    text
+}

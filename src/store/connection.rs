@@ -1,0 +1,132 @@
+//! One connection type over PostgreSQL and SQLite, its pool, and the start-up work per backend
+//! (migrations, SQLite pragmas).
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::StoreError;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// A database connection of either backend; queries written once with diesel's DSL run on both.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which database the store runs on, decided by the URL scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "PostgreSQL",
+            Backend::Sqlite => "SQLite",
+        }
+    }
+}
+
+/// Splits a database URL into its backend and the string the driver wants.
+pub fn parse_url(url: &str) -> Result<(Backend, String), StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok((Backend::Postgres, url.to_string()))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok((Backend::Sqlite, path.to_string()))
+    } else {
+        Err(StoreError::Config(format!(
+            "database URL must start with postgres:// or sqlite:// (got '{}')",
+            url.split("://").next().unwrap_or_default()
+        )))
+    }
+}
+
+/// r2d2 manager that opens the right backend and prepares every new SQLite connection.
+#[derive(Debug)]
+pub struct Manager {
+    backend: Backend,
+    target: String,
+}
+
+/// How long a SQLite connection waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.target)
+                .map(AnyConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // busy_timeout first, so that the pragmas below wait for a concurrent writer too.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        r2d2::R2D2Connection::is_broken(conn)
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+
+/// Opens the pool and brings the schema up to date. SQLite gets WAL mode once here, so readers
+/// never wait for the writer.
+pub fn open_pool(url: &str, max_size: u32) -> Result<(Backend, Pool), StoreError> {
+    let (backend, target) = parse_url(url)?;
+    if backend == Backend::Sqlite {
+        if let Some(dir) = std::path::Path::new(&target).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Config(format!("cannot create data directory {}: {e}", dir.display()))
+                })?;
+            }
+        }
+    }
+    let manager = Manager { backend, target };
+    let mut first = manager.connect().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    match &mut first {
+        AnyConnection::Postgresql(c) => {
+            c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        }
+        AnyConnection::Sqlite(c) => {
+            c.batch_execute("PRAGMA journal_mode = WAL;")?;
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        }
+    }
+    drop(first);
+    let pool = r2d2::Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok((backend, pool))
+}

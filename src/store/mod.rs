@@ -1,0 +1,385 @@
+//! Storage of resource versions. Every write is one database transaction that adds a row to
+//! `resource_versions` and moves the pointer in `resources`; nothing here knows about HTTP.
+
+mod connection;
+mod schema;
+
+use std::sync::Mutex;
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+pub use connection::{parse_url, AnyConnection, Backend};
+use schema::{resource_versions, resources};
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(String),
+    /// The caller's expected version (If-Match) is not the current one.
+    #[error("version conflict")]
+    VersionConflict { current: Option<i64> },
+    /// Concurrent writers kept colliding on the same resource.
+    #[error("concurrent update of {0}")]
+    Contention(String),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// The kind of change a write makes, recorded in the history as the HTTP method that caused it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Change {
+    fn method(self) -> &'static str {
+        match self {
+            Change::Create => "POST",
+            Change::Update => "PUT",
+            Change::Delete => "DELETE",
+        }
+    }
+}
+
+/// One stored version of a resource. `content` is `None` for a deletion.
+#[derive(Clone, Debug, PartialEq, Queryable)]
+pub struct Version {
+    pub res_type: String,
+    pub res_id: String,
+    pub version: i64,
+    pub last_updated: i64,
+    pub deleted: bool,
+    pub content: Option<String>,
+}
+
+/// A version as it appears in a history, with its position and the method that wrote it.
+#[derive(Clone, Debug, PartialEq, Queryable)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub res_type: String,
+    pub res_id: String,
+    pub version: i64,
+    pub last_updated: i64,
+    pub method: String,
+    pub deleted: bool,
+    pub content: Option<String>,
+}
+
+/// What a write did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Written {
+    pub version: Version,
+    /// True when the write brought the resource into existence (create, update-as-create, or an
+    /// update of a deleted resource).
+    pub created: bool,
+    /// True when nothing was written (delete of something absent or already deleted).
+    pub unchanged: bool,
+}
+
+/// Which history to read.
+#[derive(Clone, Debug)]
+pub enum HistoryScope {
+    System,
+    Type(String),
+    Instance(String, String),
+}
+
+/// A page of history, newest first.
+#[derive(Clone, Debug)]
+pub struct HistoryQuery {
+    pub scope: HistoryScope,
+    /// Only versions written at or after this instant (microseconds).
+    pub since: Option<i64>,
+    /// Only versions older than this position (the paging cursor).
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+/// How many times a write is retried when a concurrent writer took the same version number.
+const WRITE_ATTEMPTS: usize = 10;
+
+pub struct Store {
+    pool: connection::Pool,
+    backend: Backend,
+    /// SQLite has one writer at a time; taking turns here avoids busy errors when a deferred
+    /// transaction would have to upgrade its lock.
+    sqlite_writer: Mutex<()>,
+}
+
+impl Store {
+    /// Connects, creating the SQLite file if needed, and runs the backend's migrations.
+    pub fn open(url: &str, pool_size: u32) -> Result<Store, StoreError> {
+        let (backend, pool) = connection::open_pool(url, pool_size)?;
+        Ok(Store {
+            pool,
+            backend,
+            sqlite_writer: Mutex::new(()),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn conn(&self) -> Result<diesel::r2d2::PooledConnection<connection::Manager>, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// True when the database answers a query.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        use diesel::connection::SimpleConnection;
+        self.conn()?.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+
+    /// The current version (possibly a deletion), or `None` when the resource never existed.
+    pub fn current(&self, res_type: &str, res_id: &str) -> Result<Option<Version>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(resources::table
+            .find((res_type, res_id))
+            .select((
+                resources::res_type,
+                resources::res_id,
+                resources::version,
+                resources::last_updated,
+                resources::deleted,
+                resources::content,
+            ))
+            .first::<Version>(&mut *conn)
+            .optional()?)
+    }
+
+    /// One specific version.
+    pub fn version(
+        &self,
+        res_type: &str,
+        res_id: &str,
+        version: i64,
+    ) -> Result<Option<Version>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(resource_versions::table
+            .filter(resource_versions::res_type.eq(res_type))
+            .filter(resource_versions::res_id.eq(res_id))
+            .filter(resource_versions::version.eq(version))
+            .select((
+                resource_versions::res_type,
+                resource_versions::res_id,
+                resource_versions::version,
+                resource_versions::last_updated,
+                resource_versions::deleted,
+                resource_versions::content,
+            ))
+            .first::<Version>(&mut *conn)
+            .optional()?)
+    }
+
+    /// Writes a new version in one transaction. `render` produces the resource text for the
+    /// version number and timestamp the store assigns (it is not called for a deletion).
+    /// `if_match` makes the write conditional on the current version.
+    pub fn write(
+        &self,
+        change: Change,
+        res_type: &str,
+        res_id: &str,
+        if_match: Option<i64>,
+        render: &dyn Fn(i64, i64) -> String,
+    ) -> Result<Written, StoreError> {
+        let _turn = match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres => None,
+        };
+        let mut conn = self.conn()?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let attempt = conn.transaction(|c| {
+                write_once(c, change, res_type, res_id, if_match, render)
+            });
+            match attempt {
+                Err(WriteError::Collision) => continue,
+                Err(WriteError::Store(e)) => return Err(e),
+                Ok(w) => return Ok(w),
+            }
+        }
+        Err(StoreError::Contention(format!("{res_type}/{res_id}")))
+    }
+
+    /// A page of history entries, newest first.
+    pub fn history(&self, q: &HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
+        let mut conn = self.conn()?;
+        let mut query = resource_versions::table.into_boxed();
+        match &q.scope {
+            HistoryScope::System => {}
+            HistoryScope::Type(t) => query = query.filter(resource_versions::res_type.eq(t)),
+            HistoryScope::Instance(t, id) => {
+                query = query
+                    .filter(resource_versions::res_type.eq(t))
+                    .filter(resource_versions::res_id.eq(id))
+            }
+        }
+        if let Some(since) = q.since {
+            query = query.filter(resource_versions::last_updated.ge(since));
+        }
+        if let Some(before) = q.before_seq {
+            query = query.filter(resource_versions::seq.lt(before));
+        }
+        Ok(query
+            .order(resource_versions::seq.desc())
+            .limit(q.limit)
+            .load::<HistoryEntry>(&mut *conn)?)
+    }
+
+    /// How many versions a history holds in total (ignoring paging).
+    pub fn history_total(&self, scope: &HistoryScope, since: Option<i64>) -> Result<i64, StoreError> {
+        let mut conn = self.conn()?;
+        let mut query = resource_versions::table.into_boxed();
+        match scope {
+            HistoryScope::System => {}
+            HistoryScope::Type(t) => query = query.filter(resource_versions::res_type.eq(t)),
+            HistoryScope::Instance(t, id) => {
+                query = query
+                    .filter(resource_versions::res_type.eq(t))
+                    .filter(resource_versions::res_id.eq(id))
+            }
+        }
+        if let Some(since) = since {
+            query = query.filter(resource_versions::last_updated.ge(since));
+        }
+        Ok(query.count().get_result(&mut *conn)?)
+    }
+}
+
+/// Inside a write transaction: either a store error, or a collision with a concurrent writer
+/// that makes the whole transaction worth retrying.
+enum WriteError {
+    Collision,
+    Store(StoreError),
+}
+
+impl From<DieselError> for WriteError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+            | DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                WriteError::Collision
+            }
+            other => WriteError::Store(other.into()),
+        }
+    }
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+fn write_once(
+    conn: &mut AnyConnection,
+    change: Change,
+    res_type: &str,
+    res_id: &str,
+    if_match: Option<i64>,
+    render: &dyn Fn(i64, i64) -> String,
+) -> Result<Written, WriteError> {
+    // Writing the head row first takes its row lock on PostgreSQL, so concurrent writers of
+    // one resource queue here instead of colliding later (SQLite writers already take turns).
+    diesel::update(resources::table.find((res_type, res_id)))
+        .set(resources::res_type.eq(resources::res_type))
+        .execute(conn)?;
+    let head: Option<(i64, bool)> = resources::table
+        .find((res_type, res_id))
+        .select((resources::version, resources::deleted))
+        .first(conn)
+        .optional()?;
+    if let Some(expected) = if_match {
+        if head.map(|(v, _)| v) != Some(expected) {
+            return Err(WriteError::Store(StoreError::VersionConflict {
+                current: head.map(|(v, _)| v),
+            }));
+        }
+    }
+    let deleting = change == Change::Delete;
+    if deleting && head.is_none_or(|(_, deleted)| deleted) {
+        return Ok(Written {
+            version: Version {
+                res_type: res_type.to_string(),
+                res_id: res_id.to_string(),
+                version: head.map_or(0, |(v, _)| v),
+                last_updated: 0,
+                deleted: true,
+                content: None,
+            },
+            created: false,
+            unchanged: true,
+        });
+    }
+    let version = head.map_or(1, |(v, _)| v + 1);
+    let last_updated = now_micros();
+    let content = (!deleting).then(|| render(version, last_updated));
+    diesel::insert_into(resource_versions::table)
+        .values((
+            resource_versions::res_type.eq(res_type),
+            resource_versions::res_id.eq(res_id),
+            resource_versions::version.eq(version),
+            resource_versions::last_updated.eq(last_updated),
+            resource_versions::method.eq(change.method()),
+            resource_versions::deleted.eq(deleting),
+            resource_versions::content.eq(content.as_deref()),
+        ))
+        .execute(conn)?;
+    match head {
+        None => {
+            diesel::insert_into(resources::table)
+                .values((
+                    resources::res_type.eq(res_type),
+                    resources::res_id.eq(res_id),
+                    resources::version.eq(version),
+                    resources::last_updated.eq(last_updated),
+                    resources::deleted.eq(deleting),
+                    resources::content.eq(content.as_deref()),
+                ))
+                .execute(conn)?;
+        }
+        Some((previous, _)) => {
+            // The version condition makes a concurrent writer that read the same head lose.
+            let moved = diesel::update(
+                resources::table
+                    .find((res_type, res_id))
+                    .filter(resources::version.eq(previous)),
+            )
+            .set((
+                resources::version.eq(version),
+                resources::last_updated.eq(last_updated),
+                resources::deleted.eq(deleting),
+                resources::content.eq(content.as_deref()),
+            ))
+            .execute(conn)?;
+            if moved != 1 {
+                return Err(WriteError::Collision);
+            }
+        }
+    }
+    Ok(Written {
+        version: Version {
+            res_type: res_type.to_string(),
+            res_id: res_id.to_string(),
+            version,
+            last_updated,
+            deleted: deleting,
+            content,
+        },
+        created: !deleting && head.is_none_or(|(_, deleted)| deleted),
+        unchanged: false,
+    })
+}

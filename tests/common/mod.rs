@@ -1,0 +1,262 @@
+//! Test harness: starts the real server on a free port with a fresh database, and a small HTTP
+//! client. `backend_tests!` runs each test on SQLite, and again on PostgreSQL when
+//! `PZP_TEST_DATABASE_URL` is set (each test gets its own schema there).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use actix_web::http::{Method, StatusCode};
+use awc::http::header::HeaderMap;
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use pzp_fhir::{Application, Config};
+use serde_json::Value;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub db: Db,
+    client: awc::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// Settings a test may change before the server starts.
+pub struct Options {
+    pub max_body_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+fn postgres_url(base: &str) -> String {
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = diesel::pg::PgConnection::establish(base)
+        .unwrap_or_else(|e| panic!("PZP_TEST_DATABASE_URL is set but unreachable: {e}"));
+    conn.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-csearch_path%3D{schema}")
+}
+
+/// Starts the app; `None` for PostgreSQL when no test database is configured.
+pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = match db {
+        Db::Sqlite => format!("sqlite://{}", dir.path().join("pzp.sqlite").display()),
+        Db::Postgres => postgres_url(&std::env::var("PZP_TEST_DATABASE_URL").ok()?),
+    };
+    let config = Config {
+        bind: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        database_url,
+        max_body_bytes: options.max_body_bytes,
+        pool_size: 4,
+        base_url: None,
+        workers: Some(1),
+    };
+    let app = Application::build(&config).expect("the app starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    actix_rt::spawn(app.run_until_stopped());
+    let client = awc::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .finish();
+    Some(TestApp {
+        base,
+        db,
+        client,
+        _dir: dir,
+    })
+}
+
+pub async fn spawn_app(db: Db) -> Option<TestApp> {
+    spawn_app_with(db, Options::default()).await
+}
+
+/// An answer, fully read.
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "answer ({}) is not JSON: {e}: {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|h| h.to_str().unwrap().to_string())
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
+        self
+    }
+
+    /// The single issue of an OperationOutcome answer, as (code, diagnostics, expression).
+    pub fn issue(&self) -> (String, String, Option<String>) {
+        let oo = self.json();
+        assert_eq!(oo["resourceType"], "OperationOutcome", "not an OperationOutcome: {oo}");
+        let i = &oo["issue"][0];
+        (
+            i["code"].as_str().unwrap().to_string(),
+            i["diagnostics"].as_str().unwrap_or_default().to_string(),
+            i["expression"][0].as_str().map(str::to_string),
+        )
+    }
+}
+
+pub const FHIR_JSON: &str = "application/fhir+json";
+pub const FHIR_XML: &str = "application/fhir+xml";
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// Sends any request; `headers` are (name, value) pairs.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let mut res = match body {
+            Some(b) => req.send_body(b).await,
+            None => req.send().await,
+        }
+        .expect("the server answers");
+        let body = res.body().limit(256 * 1024 * 1024).await.unwrap().to_vec();
+        Resp {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, &[], None).await
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        self.send(Method::GET, path, headers, None).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Resp {
+        self.send(Method::POST, path, &[("Content-Type", FHIR_JSON)], Some(body.to_string().into_bytes()))
+            .await
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Resp {
+        self.send(Method::PUT, path, &[("Content-Type", FHIR_JSON)], Some(body.to_string().into_bytes()))
+            .await
+    }
+
+    pub async fn put_json_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
+        let mut h = vec![("Content-Type", FHIR_JSON)];
+        h.extend_from_slice(headers);
+        self.send(Method::PUT, path, &h, Some(body.to_string().into_bytes())).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, &[], None).await
+    }
+}
+
+/// The `shared/conformance` fixtures beside the repository, if this checkout has them.
+pub fn conformance_dir() -> Option<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .flat_map(|a| [a.join("shared/conformance"), a.join("../shared/conformance")])
+        .find(|p| p.is_dir())
+}
+
+/// Every JSON file of the given folders below `shared/conformance`, sorted.
+pub fn conformance_files(folders: &[&str]) -> Option<Vec<PathBuf>> {
+    let root = conformance_dir()?;
+    let mut files = Vec::new();
+    for f in folders {
+        for entry in std::fs::read_dir(root.join(f)).ok()? {
+            let path = entry.ok()?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Some(files)
+}
+
+/// A resource without the server-assigned `meta.versionId`/`meta.lastUpdated` (and without
+/// `meta` when nothing else was in it), for comparing what went in with what came out.
+pub fn without_server_meta(mut v: Value) -> Value {
+    if let Some(meta) = v.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.remove("versionId");
+        meta.remove("lastUpdated");
+        if meta.is_empty() {
+            v.as_object_mut().unwrap().remove("meta");
+        }
+    }
+    v
+}
+
+/// Defines each test twice: `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[actix_rt::test]
+                async fn sqlite() {
+                    let $app = $crate::common::spawn_app($crate::common::Db::Sqlite).await.unwrap();
+                    $body
+                }
+
+                #[actix_rt::test]
+                async fn postgres() {
+                    let Some($app) = $crate::common::spawn_app($crate::common::Db::Postgres).await else {
+                        eprintln!("skipped: PZP_TEST_DATABASE_URL is not set");
+                        return;
+                    };
+                    $body
+                }
+            }
+        )*
+    };
+}
