@@ -55,7 +55,12 @@ pub const TYPE_INTERACTIONS: &[&str] = &[
 pub const SYSTEM_INTERACTIONS: &[&str] = &["history-system"];
 
 /// Media types accepted and produced.
-pub const FORMATS: &[&str] = &["application/fhir+json", "application/fhir+xml", "json", "xml"];
+pub const FORMATS: &[&str] = &[
+    "application/fhir+json",
+    "application/fhir+xml",
+    "json",
+    "xml",
+];
 
 pub fn is_supported_type(name: &str) -> bool {
     RESOURCE_TYPES.binary_search(&name).is_ok()
@@ -63,9 +68,8 @@ pub fn is_supported_type(name: &str) -> bool {
 
 /// The CapabilityStatement generated from the tables above.
 pub fn capability_statement(base_url: &str, date: &str) -> Value {
-    let interactions = |codes: &[&str]| -> Vec<Value> {
-        codes.iter().map(|c| json!({ "code": c })).collect()
-    };
+    let interactions =
+        |codes: &[&str]| -> Vec<Value> { codes.iter().map(|c| json!({ "code": c })).collect() };
     let resources: Vec<Value> = RESOURCE_TYPES
         .iter()
         .map(|t| {
@@ -113,7 +117,10 @@ mod tests {
         sorted.sort_unstable();
         assert_eq!(sorted, RESOURCE_TYPES, "binary search needs a sorted list");
         for t in RESOURCE_TYPES {
-            assert!(fhir_format::is_resource_type(t), "{t} is not an R4 resource type");
+            assert!(
+                fhir_format::is_resource_type(t),
+                "{t} is not an R4 resource type"
+            );
         }
     }
 }

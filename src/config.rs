@@ -31,7 +31,8 @@ impl Config {
     /// Reads the `PZP_*` variables; a malformed number is an error, not a silent default.
     pub fn from_env() -> Result<Config, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let data_dir = PathBuf::from(var("PZP_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
+        let data_dir =
+            PathBuf::from(var("PZP_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
         let database_url = var("PZP_DATABASE_URL")
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("pzp.sqlite").display()));
         let number = |name: &str, default: u64| -> Result<u64, String> {
@@ -50,7 +51,10 @@ impl Config {
             max_body_bytes: number("PZP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)? as usize,
             pool_size: number("PZP_DB_POOL_SIZE", DEFAULT_POOL_SIZE as u64)? as u32,
             base_url: var("PZP_BASE_URL").map(|b| b.trim_end_matches('/').to_string()),
-            workers: var("PZP_WORKERS").map(|_| number("PZP_WORKERS", 0)).transpose()?.map(|w| w as usize),
+            workers: var("PZP_WORKERS")
+                .map(|_| number("PZP_WORKERS", 0))
+                .transpose()?
+                .map(|w| w as usize),
         })
     }
 }

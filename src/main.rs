@@ -9,7 +9,9 @@ async fn main() -> std::io::Result<()> {
         return Ok(());
     }
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let config = Config::from_env().map_err(std::io::Error::other)?;
     Application::build(&config)?.run_until_stopped().await

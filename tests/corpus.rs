@@ -12,26 +12,56 @@ async fn round_trip(app: &TestApp) {
         eprintln!("skipped: shared/conformance is not beside this checkout");
         return;
     };
-    assert!(files.len() >= 290, "expected the whole corpus, found {}", files.len());
+    assert!(
+        files.len() >= 290,
+        "expected the whole corpus, found {}",
+        files.len()
+    );
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy();
         let input: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-        let path = format!("{}/{}", input["resourceType"].as_str().unwrap(), input["id"].as_str().unwrap());
+        let path = format!(
+            "{}/{}",
+            input["resourceType"].as_str().unwrap(),
+            input["id"].as_str().unwrap()
+        );
         let put = app.put_json(&path, &input).await;
         assert_eq!(put.status.as_u16(), 201, "{name}: {}", put.text());
 
         let json = app.get(&path).await.expect(200).json();
-        assert_eq!(without_server_meta(json), without_server_meta(input.clone()), "{name}: JSON read differs");
+        assert_eq!(
+            without_server_meta(json),
+            without_server_meta(input.clone()),
+            "{name}: JSON read differs"
+        );
 
-        let xml = app.get_with(&path, &[("Accept", FHIR_XML)]).await.expect(200);
+        let xml = app
+            .get_with(&path, &[("Accept", FHIR_XML)])
+            .await
+            .expect(200);
         let from_xml = fhir_format::parse(&xml.body, fhir_format::Format::Xml)
             .unwrap_or_else(|e| panic!("{name}: XML answer does not parse: {e:?}"));
-        assert_eq!(without_server_meta(from_xml), without_server_meta(input.clone()), "{name}: XML read differs");
+        assert_eq!(
+            without_server_meta(from_xml),
+            without_server_meta(input.clone()),
+            "{name}: XML read differs"
+        );
 
         // The XML goes back in as a new version and still equals the original.
-        app.send(Method::PUT, &path, &[("Content-Type", FHIR_XML)], Some(xml.body)).await.expect(200);
+        app.send(
+            Method::PUT,
+            &path,
+            &[("Content-Type", FHIR_XML)],
+            Some(xml.body),
+        )
+        .await
+        .expect(200);
         let again = app.get(&path).await.expect(200).json();
-        assert_eq!(without_server_meta(again), without_server_meta(input.clone()), "{name}: XML write changed it");
+        assert_eq!(
+            without_server_meta(again),
+            without_server_meta(input.clone()),
+            "{name}: XML write changed it"
+        );
     }
     eprintln!("round-tripped {} files", files.len());
 }

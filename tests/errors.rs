@@ -100,7 +100,14 @@ backend_tests! {
 #[actix_rt::test]
 async fn bodies_over_the_limit_get_413() {
     for db in [Db::Sqlite, Db::Postgres] {
-        let Some(app) = spawn_app_with(db, Options { max_body_bytes: 2048 }).await else {
+        let Some(app) = spawn_app_with(
+            db,
+            Options {
+                max_body_bytes: 2048,
+            },
+        )
+        .await
+        else {
             eprintln!("skipped on {db:?}: PZP_TEST_DATABASE_URL is not set");
             continue;
         };

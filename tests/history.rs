@@ -16,14 +16,26 @@ async fn all_pages(app: &TestApp, first: &str) -> (Vec<(String, String)>, usize)
     let mut url = app.url(first);
     let mut pages = 0;
     loop {
-        let path = url.strip_prefix(&app.base).expect("links point at this server").to_string();
+        let path = url
+            .strip_prefix(&app.base)
+            .expect("links point at this server")
+            .to_string();
         let page = app.get(&path).await.expect(200).json();
         pages += 1;
         for e in page["entry"].as_array().unwrap() {
-            let full = e["fullUrl"].as_str().unwrap().strip_prefix(&format!("{}/", app.base)).unwrap().to_string();
+            let full = e["fullUrl"]
+                .as_str()
+                .unwrap()
+                .strip_prefix(&format!("{}/", app.base))
+                .unwrap()
+                .to_string();
             seen.push((full, e["response"]["etag"].as_str().unwrap().to_string()));
         }
-        let next = page["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next");
+        let next = page["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next");
         match next {
             Some(l) => url = l["url"].as_str().unwrap().to_string(),
             None => return (seen, pages),

@@ -48,8 +48,9 @@ async fn openapi_document_is_served_and_committed_file_is_current() {
     for path in ["/{type}/{id}", "/{type}", "/_history", "/metadata"] {
         assert!(served["paths"].get(path).is_some(), "{path} is documented");
     }
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
-        .unwrap_or_default();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap_or_default();
     assert!(
         committed == generated,
         "openapi/openapi.json is stale; regenerate it with: cargo run -- openapi > openapi/openapi.json"

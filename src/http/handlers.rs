@@ -127,7 +127,10 @@ async fn read_body(
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            FhirError::bad_request("incomplete", format!("the request body could not be read: {e}"))
+            FhirError::bad_request(
+                "incomplete",
+                format!("the request body could not be read: {e}"),
+            )
         })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
@@ -135,7 +138,10 @@ async fn read_body(
         body.extend_from_slice(&chunk);
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(FhirError::bad_request("required", "the request body is empty"));
+        return Err(FhirError::bad_request(
+            "required",
+            "the request body is empty",
+        ));
     }
     Ok(body.freeze())
 }
@@ -145,10 +151,7 @@ fn parse_resource(bytes: &[u8], format: fhir_format::Format) -> Result<Value, Fh
     fhir_format::parse(bytes, format).map_err(FhirError::invalid_resource)
 }
 
-fn version_headers(
-    builder: &mut actix_web::HttpResponseBuilder,
-    v: &Version,
-) {
+fn version_headers(builder: &mut actix_web::HttpResponseBuilder, v: &Version) {
     builder.insert_header((header::ETAG, etag(v.version)));
     builder.insert_header((header::LAST_MODIFIED, http_date(v.last_updated)));
 }
@@ -161,7 +164,11 @@ fn stored_text(v: Version) -> Result<String, FhirError> {
 /// Answers a successful create or update as the client preferred.
 fn written(req: &HttpRequest, state: &AppState, out: Output, w: Written, verb: &str) -> Answer {
     let v = w.version;
-    let status = if w.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if w.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let mut builder = HttpResponse::build(status);
     version_headers(&mut builder, &v);
     builder.insert_header((
@@ -177,7 +184,9 @@ fn written(req: &HttpRequest, state: &AppState, out: Output, w: Written, verb: &
     let text = format!("{verb} {}/{} (version {})", v.res_type, v.res_id, v.version);
     Ok(match prefer_return(req) {
         Return::Minimal => builder.finish(),
-        Return::OperationOutcome => respond::send(builder, Body::Value(error::information(text)), out),
+        Return::OperationOutcome => {
+            respond::send(builder, Body::Value(error::information(text)), out)
+        }
         Return::Representation => respond::send(builder, Body::Text(stored_text(v)?), out),
     })
 }
@@ -271,7 +280,11 @@ pub async fn read(
 
 /// `If-None-Match` (a version ETag or `*`) and `If-Modified-Since` on read.
 fn not_modified(req: &HttpRequest, v: &Version) -> bool {
-    if let Some(h) = req.headers().get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok()) {
+    if let Some(h) = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+    {
         return h
             .split(',')
             .any(|tag| tag.trim() == "*" || parse_etag(tag) == Some(v.version));
@@ -333,10 +346,16 @@ pub async fn delete(
         let v = &w.version;
         let mut builder = HttpResponse::Ok();
         let text = if w.unchanged {
-            format!("{}/{} does not exist or was already deleted; nothing changed", v.res_type, v.res_id)
+            format!(
+                "{}/{} does not exist or was already deleted; nothing changed",
+                v.res_type, v.res_id
+            )
         } else {
             builder.insert_header((header::ETAG, etag(v.version)));
-            format!("deleted {}/{} (version {})", v.res_type, v.res_id, v.version)
+            format!(
+                "deleted {}/{} (version {})",
+                v.res_type, v.res_id, v.version
+            )
         };
         Ok(match prefer_return(&req) {
             Return::Minimal => HttpResponse::NoContent().finish(),
@@ -361,13 +380,16 @@ fn history_params(req: &HttpRequest) -> HistoryParams {
     }
 }
 
-async fn history(req: HttpRequest, scope: HistoryScope, state: web::Data<AppState>) -> HttpResponse {
+async fn history(
+    req: HttpRequest,
+    scope: HistoryScope,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     answer(&req, async |out| {
         let params = history_params(&req);
         let base = base_url(&req, &state);
         let store = state.store.clone();
-        let bundle =
-            blocking(move || interaction::history(&store, scope, &params, &base)).await?;
+        let bundle = blocking(move || interaction::history(&store, scope, &params, &base)).await?;
         Ok(respond::send(HttpResponse::Ok(), Body::Value(bundle), out))
     })
     .await
@@ -434,7 +456,9 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let store = state.store.clone();
     let backend = store.backend().name();
     match web::block(move || store.ping()).await {
-        Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": backend })),
+        Ok(Ok(())) => {
+            HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": backend }))
+        }
         _ => HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({ "status": "unavailable", "database": backend })),
     }
@@ -455,7 +479,10 @@ pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
 /// Any path that is not part of the FHIR API.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     answer(&req, async |_| {
-        Err(FhirError::not_found(format!("there is nothing at {}", req.path())))
+        Err(FhirError::not_found(format!(
+            "there is nothing at {}",
+            req.path()
+        )))
     })
     .await
 }

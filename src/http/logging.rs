@@ -14,7 +14,9 @@ pub async fn log_request(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let start = Instant::now();
     let method = req.method().to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".to_string());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "(unmatched)".to_string());
     let resource_type = req.match_info().get("type").map(str::to_string);
     let res = next.call(req).await;
     let status = match &res {

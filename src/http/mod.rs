@@ -100,7 +100,9 @@ impl Application {
                 .wrap(from_fn(logging::log_request))
                 .route(
                     "/openapi.json",
-                    web::get().to(|| async { actix_web::HttpResponse::Ok().json(openapi::ApiDoc::openapi()) }),
+                    web::get().to(|| async {
+                        actix_web::HttpResponse::Ok().json(openapi::ApiDoc::openapi())
+                    }),
                 )
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
                 .configure(routes)

@@ -46,7 +46,10 @@ pub fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
 }
 
 pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn percent_decode(s: &str) -> String {
@@ -73,7 +76,10 @@ fn format_of_mime(mime: &str) -> Option<Format> {
         "application/fhir+json" | "application/json" | "application/json+fhir" | "json" => {
             Some(Format::Json)
         }
-        "application/fhir+xml" | "application/xml" | "application/xml+fhir" | "text/xml"
+        "application/fhir+xml"
+        | "application/xml"
+        | "application/xml+fhir"
+        | "text/xml"
         | "xml" => Some(Format::Xml),
         _ => None,
     }
@@ -97,7 +103,11 @@ pub fn output(req: &HttpRequest) -> Result<Output, FhirError> {
             .at("_format")),
         };
     }
-    let Some(accept) = req.headers().get(header::ACCEPT).and_then(|h| h.to_str().ok()) else {
+    let Some(accept) = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|h| h.to_str().ok())
+    else {
         return Ok(Output {
             format: Format::Json,
             pretty,
@@ -106,7 +116,11 @@ pub fn output(req: &HttpRequest) -> Result<Output, FhirError> {
     let mut best: Option<(f32, Format)> = None;
     for part in accept.split(',') {
         let mut pieces = part.split(';');
-        let mime = pieces.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let mime = pieces
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         let q = pieces
             .filter_map(|p| p.trim().strip_prefix("q="))
             .find_map(|q| q.trim().parse::<f32>().ok())
@@ -137,16 +151,20 @@ pub fn output(req: &HttpRequest) -> Result<Output, FhirError> {
 
 /// The format of a request body, from its Content-Type.
 pub fn input(req: &HttpRequest) -> Result<Format, FhirError> {
-    let unsupported = |detail: String| {
-        FhirError::new(ErrorKind::UnsupportedMediaType, "not-supported", detail)
-    };
+    let unsupported =
+        |detail: String| FhirError::new(ErrorKind::UnsupportedMediaType, "not-supported", detail);
     let Some(ct) = req.headers().get(header::CONTENT_TYPE) else {
         return Err(unsupported(
             "Content-Type is required: application/fhir+json or application/fhir+xml".into(),
         ));
     };
     let ct = ct.to_str().unwrap_or_default();
-    let mime = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     format_of_mime(&mime).filter(|_| mime.contains('/')).ok_or_else(|| {
         unsupported(format!(
             "Content-Type '{ct}' is not supported; use application/fhir+json or application/fhir+xml"
@@ -169,27 +187,58 @@ mod tests {
 
     #[test]
     fn format_parameter_wins_over_accept() {
-        let o = out("/Patient/1?_format=xml&_pretty=true", Some("application/fhir+json")).unwrap();
-        assert_eq!(o, Output { format: Format::Xml, pretty: true });
+        let o = out(
+            "/Patient/1?_format=xml&_pretty=true",
+            Some("application/fhir+json"),
+        )
+        .unwrap();
+        assert_eq!(
+            o,
+            Output {
+                format: Format::Xml,
+                pretty: true
+            }
+        );
         let o = out("/Patient/1?_format=application/fhir+json", Some("text/xml")).unwrap();
         assert_eq!(o.format, Format::Json);
         let o = out("/Patient/1?_format=application%2Ffhir%2Bxml", None).unwrap();
         assert_eq!(o.format, Format::Xml);
-        assert_eq!(out("/Patient/1?_format=turtle", None).unwrap_err().kind, ErrorKind::NotAcceptable);
+        assert_eq!(
+            out("/Patient/1?_format=turtle", None).unwrap_err().kind,
+            ErrorKind::NotAcceptable
+        );
     }
 
     #[test]
     fn accept_uses_quality_values() {
-        assert_eq!(out("/", Some("application/fhir+xml;q=0.5, application/fhir+json")).unwrap().format, Format::Json);
-        assert_eq!(out("/", Some("text/html,application/xml;q=0.9,*/*;q=0.8")).unwrap().format, Format::Xml);
+        assert_eq!(
+            out(
+                "/",
+                Some("application/fhir+xml;q=0.5, application/fhir+json")
+            )
+            .unwrap()
+            .format,
+            Format::Json
+        );
+        assert_eq!(
+            out("/", Some("text/html,application/xml;q=0.9,*/*;q=0.8"))
+                .unwrap()
+                .format,
+            Format::Xml
+        );
         assert_eq!(out("/", Some("*/*")).unwrap().format, Format::Json);
         assert_eq!(out("/", None).unwrap().format, Format::Json);
-        assert_eq!(out("/", Some("image/png")).unwrap_err().kind, ErrorKind::NotAcceptable);
+        assert_eq!(
+            out("/", Some("image/png")).unwrap_err().kind,
+            ErrorKind::NotAcceptable
+        );
     }
 
     #[test]
     fn query_keeps_plus_and_decodes_percent() {
-        let r = TestRequest::get().uri("/x?_since=2026-01-01T00:00:00+01:00&a=%C3%A9%2").to_http_request();
+        let r = TestRequest::get()
+            .uri("/x?_since=2026-01-01T00:00:00+01:00&a=%C3%A9%2")
+            .to_http_request();
         let p = query_pairs(&r);
         assert_eq!(p[0].1, "2026-01-01T00:00:00+01:00");
         assert_eq!(p[1].1, "é%2");

@@ -71,7 +71,10 @@ pub fn error(e: &FhirError, out: Output) -> HttpResponse {
     let (bytes, out) = match serialize(Body::Value(outcome.clone()), out) {
         Ok(b) => (b, out),
         Err(_) => {
-            let json = Output { format: Format::Json, pretty: out.pretty };
+            let json = Output {
+                format: Format::Json,
+                pretty: out.pretty,
+            };
             (fhir_format::to_json(&outcome, out.pretty), json)
         }
     };

@@ -56,8 +56,11 @@ pub fn history(
     let before_seq = match &params.cursor {
         None => None,
         Some(c) => Some(c.parse::<i64>().map_err(|_| {
-            FhirError::bad_request("value", format!("'{c}' is not a paging cursor of this server"))
-                .at("_cursor")
+            FhirError::bad_request(
+                "value",
+                format!("'{c}' is not a paging cursor of this server"),
+            )
+            .at("_cursor")
         })?),
     };
 
@@ -145,8 +148,12 @@ fn parse_since(text: &str) -> Result<i64, FhirError> {
     let parsed = chrono::DateTime::parse_from_rfc3339(text)
         .map(|d| d.timestamp_micros())
         .or_else(|_| {
-            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_micros())
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| {
+                d.and_hms_opt(0, 0, 0)
+                    .unwrap_or_default()
+                    .and_utc()
+                    .timestamp_micros()
+            })
         });
     parsed.map_err(|_| {
         FhirError::bad_request(

@@ -20,7 +20,9 @@ pub fn check_type(res_type: &str) -> Result<(), FhirError> {
             "resource type '{res_type}' is not supported by this server"
         )))
     } else {
-        Err(FhirError::not_found(format!("unknown resource type '{res_type}'")))
+        Err(FhirError::not_found(format!(
+            "unknown resource type '{res_type}'"
+        )))
     }
 }
 
@@ -38,7 +40,9 @@ fn check_id(id: &str) -> Result<(), FhirError> {
     } else {
         Err(FhirError::bad_request(
             "value",
-            format!("'{id}' is not a valid resource id (1-64 characters of A-Z, a-z, 0-9, '-', '.')"),
+            format!(
+                "'{id}' is not a valid resource id (1-64 characters of A-Z, a-z, 0-9, '-', '.')"
+            ),
         ))
     }
 }
@@ -58,7 +62,9 @@ pub fn read(store: &Store, res_type: &str, id: &str) -> Result<Version, FhirErro
     match store.current(res_type, id)? {
         Some(v) if v.deleted => Err(gone(&v)),
         Some(v) => Ok(v),
-        None => Err(FhirError::not_found(format!("{res_type}/{id} does not exist"))),
+        None => Err(FhirError::not_found(format!(
+            "{res_type}/{id} does not exist"
+        ))),
     }
 }
 
@@ -67,7 +73,10 @@ pub fn vread(store: &Store, res_type: &str, id: &str, vid: &str) -> Result<Versi
     check_type(res_type)?;
     check_id(id)?;
     let version: i64 = vid.parse().ok().filter(|v| *v > 0).ok_or_else(|| {
-        FhirError::bad_request("value", format!("'{vid}' is not a version id of this server"))
+        FhirError::bad_request(
+            "value",
+            format!("'{vid}' is not a version id of this server"),
+        )
     })?;
     match store.version(res_type, id, version)? {
         Some(v) if v.deleted => Err(gone(&v)),
@@ -82,7 +91,10 @@ fn gone(v: &Version) -> FhirError {
     FhirError::new(
         ErrorKind::Gone,
         "deleted",
-        format!("{}/{} was deleted (version {})", v.res_type, v.res_id, v.version),
+        format!(
+            "{}/{} was deleted (version {})",
+            v.res_type, v.res_id, v.version
+        ),
     )
 }
 
@@ -111,7 +123,9 @@ pub fn update(
         None => {
             return Err(FhirError::bad_request(
                 "required",
-                format!("the resource has no id; an update of {res_type}/{id} must carry id '{id}'"),
+                format!(
+                    "the resource has no id; an update of {res_type}/{id} must carry id '{id}'"
+                ),
             )
             .at(format!("{res_type}.id")))
         }
@@ -137,12 +151,19 @@ pub fn delete(
 ) -> Result<Written, FhirError> {
     check_type(res_type)?;
     check_id(id)?;
-    Ok(store.write(Change::Delete, res_type, id, if_match, &|_, _| String::new())?)
+    Ok(
+        store.write(Change::Delete, res_type, id, if_match, &|_, _| {
+            String::new()
+        })?,
+    )
 }
 
 fn body_of_type(res_type: &str, resource: Value) -> Result<Map<String, Value>, FhirError> {
     let Value::Object(map) = resource else {
-        return Err(FhirError::bad_request("structure", "the body is not a FHIR resource"));
+        return Err(FhirError::bad_request(
+            "structure",
+            "the body is not a FHIR resource",
+        ));
     };
     match map.get("resourceType").and_then(Value::as_str) {
         Some(t) if t == res_type => Ok(map),
@@ -151,7 +172,10 @@ fn body_of_type(res_type: &str, resource: Value) -> Result<Map<String, Value>, F
             format!("the body is a {t} but the URL is for {res_type}"),
         )
         .at("resourceType")),
-        None => Err(FhirError::bad_request("required", "resourceType is missing")),
+        None => Err(FhirError::bad_request(
+            "required",
+            "resourceType is missing",
+        )),
     }
 }
 
@@ -163,7 +187,10 @@ fn with_meta(body: &Map<String, Value>, id: &str, version: i64, last_updated: i6
     out.insert("id".into(), Value::String(id.to_string()));
     let mut meta = Map::new();
     meta.insert("versionId".into(), Value::String(version.to_string()));
-    meta.insert("lastUpdated".into(), Value::String(format_instant(last_updated)));
+    meta.insert(
+        "lastUpdated".into(),
+        Value::String(format_instant(last_updated)),
+    );
     if let Some(Value::Object(old)) = body.get("meta") {
         for (k, v) in old {
             if k != "versionId" && k != "lastUpdated" {
@@ -200,7 +227,9 @@ mod tests {
             r#"{"resourceType":"Patient","active":true,"meta":{"versionId":"9","profile":["x"]},"id":"p"}"#,
         )
         .unwrap();
-        let Value::Object(map) = body else { unreachable!() };
+        let Value::Object(map) = body else {
+            unreachable!()
+        };
         let text = with_meta(&map, "p", 2, 0);
         assert_eq!(
             text,

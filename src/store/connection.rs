@@ -86,7 +86,8 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
@@ -104,13 +105,18 @@ pub fn open_pool(url: &str, max_size: u32) -> Result<(Backend, Pool), StoreError
         if let Some(dir) = std::path::Path::new(&target).parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Config(format!("cannot create data directory {}: {e}", dir.display()))
+                    StoreError::Config(format!(
+                        "cannot create data directory {}: {e}",
+                        dir.display()
+                    ))
                 })?;
             }
         }
     }
     let manager = Manager { backend, target };
-    let mut first = manager.connect().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let mut first = manager
+        .connect()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     match &mut first {
         AnyConnection::Postgresql(c) => {
             c.run_pending_migrations(POSTGRES_MIGRATIONS)

@@ -204,9 +204,8 @@ impl Store {
         };
         let mut conn = self.conn()?;
         for _ in 0..WRITE_ATTEMPTS {
-            let attempt = conn.transaction(|c| {
-                write_once(c, change, res_type, res_id, if_match, render)
-            });
+            let attempt =
+                conn.transaction(|c| write_once(c, change, res_type, res_id, if_match, render));
             match attempt {
                 Err(WriteError::Collision) => continue,
                 Err(WriteError::Store(e)) => return Err(e),
@@ -242,7 +241,11 @@ impl Store {
     }
 
     /// How many versions a history holds in total (ignoring paging).
-    pub fn history_total(&self, scope: &HistoryScope, since: Option<i64>) -> Result<i64, StoreError> {
+    pub fn history_total(
+        &self,
+        scope: &HistoryScope,
+        since: Option<i64>,
+    ) -> Result<i64, StoreError> {
         let mut conn = self.conn()?;
         let mut query = resource_versions::table.into_boxed();
         match scope {

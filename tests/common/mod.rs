@@ -42,7 +42,8 @@ fn postgres_url(base: &str) -> String {
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = diesel::pg::PgConnection::establish(base)
         .unwrap_or_else(|e| panic!("PZP_TEST_DATABASE_URL is set but unreachable: {e}"));
-    conn.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
+    conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-csearch_path%3D{schema}")
 }
@@ -123,7 +124,10 @@ impl Resp {
     /// The single issue of an OperationOutcome answer, as (code, diagnostics, expression).
     pub fn issue(&self) -> (String, String, Option<String>) {
         let oo = self.json();
-        assert_eq!(oo["resourceType"], "OperationOutcome", "not an OperationOutcome: {oo}");
+        assert_eq!(
+            oo["resourceType"], "OperationOutcome",
+            "not an OperationOutcome: {oo}"
+        );
         let i = &oo["issue"][0];
         (
             i["code"].as_str().unwrap().to_string(),
@@ -175,19 +179,30 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Resp {
-        self.send(Method::POST, path, &[("Content-Type", FHIR_JSON)], Some(body.to_string().into_bytes()))
-            .await
+        self.send(
+            Method::POST,
+            path,
+            &[("Content-Type", FHIR_JSON)],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
 
     pub async fn put_json(&self, path: &str, body: &Value) -> Resp {
-        self.send(Method::PUT, path, &[("Content-Type", FHIR_JSON)], Some(body.to_string().into_bytes()))
-            .await
+        self.send(
+            Method::PUT,
+            path,
+            &[("Content-Type", FHIR_JSON)],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
 
     pub async fn put_json_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
         let mut h = vec![("Content-Type", FHIR_JSON)];
         h.extend_from_slice(headers);
-        self.send(Method::PUT, path, &h, Some(body.to_string().into_bytes())).await
+        self.send(Method::PUT, path, &h, Some(body.to_string().into_bytes()))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Resp {
@@ -200,7 +215,12 @@ pub fn conformance_dir() -> Option<PathBuf> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest
         .ancestors()
-        .flat_map(|a| [a.join("shared/conformance"), a.join("../shared/conformance")])
+        .flat_map(|a| {
+            [
+                a.join("shared/conformance"),
+                a.join("../shared/conformance"),
+            ]
+        })
         .find(|p| p.is_dir())
 }
 

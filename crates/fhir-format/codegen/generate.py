@@ -14,11 +14,11 @@ elsewhere). Only the Python standard library is used. The output is deterministi
 
 What is read: the snapshot of every StructureDefinition of kind `resource` or
 `complex-type` with derivation `specialization` that is not abstract and whose
-fhirVersion is 4.0.1 (constraint
-profiles such as SimpleQuantity, the abstract Element/BackboneElement/Resource/
-DomainResource and the primitive types' own structures are skipped; the primitive
-type names are recorded).  Choice elements (`value[x]`) are expanded into one entry
-per type (`valueQuantity`, `valueString`, ...).
+fhirVersion is 4.0.1. Skipped: constraint profiles such as SimpleQuantity, the abstract
+Element/BackboneElement/Resource/DomainResource, the primitive types' own structures
+(their names are recorded) and later-version extras of the package (SubscriptionStatus).
+Choice elements (`value[x]`) are expanded into one entry per type (`valueQuantity`,
+`valueString`, ...); `contentReference` elements point at the element they reuse.
 """
 
 import json
@@ -36,6 +36,7 @@ SYSTEM_TYPES = {
     "http://hl7.org/fhirpath/System.DateTime": "dateTime",
     "http://hl7.org/fhirpath/System.Time": "time",
 }
+ID_TYPE_FIXES = {"Resource.id": "id", "Element.id": "string"}
 # Type codes that are not data types but say "children are defined inline" or
 # "any resource".
 SPECIAL_TYPES = ["BackboneElement", "Element", "Resource"]
@@ -135,6 +136,11 @@ def main():
             codes = []
             for t in element.get("type", []):
                 code = type_code(t)
+                # The 4.0.1 snapshots mark Resource.id as a string (and one element id as
+                # an id); the R4 specification defines them as id and string.
+                base_path = element.get("base", {}).get("path")
+                if base_path in ID_TYPE_FIXES:
+                    code = ID_TYPE_FIXES[base_path]
                 if code in resource_set:
                     code = "Resource"
                 if code not in known_types:
@@ -238,7 +244,7 @@ def main():
     text = "\n".join(lines)
     with open(output, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
-    print(f"wrote {output}: {len(contexts)} contexts, "
+    print(f"wrote {os.path.normpath(output)}: {len(contexts)} contexts, "
           f"{sum(len(c) for c in contexts.values())} elements, {len(text)} bytes")
 
 

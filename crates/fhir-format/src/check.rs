@@ -4,7 +4,7 @@
 //! on some invalid input and it accepts invalid primitive values; this walk catches all
 //! of that first and says where.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
@@ -56,7 +56,10 @@ impl Checker {
         let (diagnostics, expression) = if expression.is_empty() {
             (message, None)
         } else {
-            (format!("{expression}: {message}"), Some(expression.to_string()))
+            (
+                format!("{expression}: {message}"),
+                Some(expression.to_string()),
+            )
         };
         self.issues.push(Issue {
             severity: Severity::Error,
@@ -73,7 +76,10 @@ impl Checker {
             self.report(
                 "structure",
                 here,
-                format!("expected a resource (a JSON object), got {}", describe(value)),
+                format!(
+                    "expected a resource (a JSON object), got {}",
+                    describe(value)
+                ),
             );
             return;
         };
@@ -97,10 +103,15 @@ impl Checker {
             }
         };
         if !crate::is_resource_type(resource_type) {
-            let message = if crate::is_complex_type(resource_type) || crate::is_primitive_type(resource_type) {
+            let message = if crate::is_complex_type(resource_type)
+                || crate::is_primitive_type(resource_type)
+            {
                 format!("'{resource_type}' is a FHIR data type, not a resource type")
             } else {
-                format!("unknown resource type {} (not an R4 resource type)", quote(resource_type))
+                format!(
+                    "unknown resource type {} (not an R4 resource type)",
+                    quote(resource_type)
+                )
             };
             self.report("not-supported", here, message);
             return;
@@ -120,7 +131,13 @@ impl Checker {
     }
 
     /// The children of a complex value; `context` names its definition in the table.
-    fn object(&mut self, context: &str, object: &Map<String, Value>, path: &str, is_resource: bool) {
+    fn object(
+        &mut self,
+        context: &str,
+        object: &Map<String, Value>,
+        path: &str,
+        is_resource: bool,
+    ) {
         let Some(children) = table::children(context) else {
             // cannot happen with the generated table; be safe anyway
             self.report(
@@ -130,7 +147,7 @@ impl Checker {
             );
             return;
         };
-        if object.is_empty() || (is_resource && object.len() == 1) {
+        if object.is_empty() {
             self.report(
                 "value",
                 path,
@@ -140,35 +157,47 @@ impl Checker {
             return;
         }
         // choice base name -> JSON names present
-        let mut choices: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut choices: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for (key, value) in object {
             if key == "resourceType" && is_resource {
                 continue;
             }
             if let Some(base) = key.strip_prefix('_') {
-                let child = lookup(children, base).filter(|child| {
+                let child = table::child(children, base).filter(|child| {
                     child.1.is_primitive()
                         && child.1 != FhirType::Xhtml
                         && (base != "id" || is_resource)
                         && !(base == "url" && context == "Extension")
                 });
                 match child {
-                    Some(child) => self.primitive_extension(child, value, object.get(base), path),
+                    Some(child) => {
+                        if child.2 & CHOICE != 0 {
+                            let choice = &base[..base.len() - child.1.name().len()];
+                            choices.entry(choice).or_default().insert(base);
+                        }
+                        self.primitive_extension(child, value, object.get(base), path)
+                    }
                     None => self.unknown(key, context, path),
                 }
                 continue;
             }
-            let Some(child) = lookup(children, key) else {
+            let Some(child) = table::child(children, key) else {
                 self.unknown(key, context, path);
                 continue;
             };
             if child.2 & CHOICE != 0 {
                 let base = &key[..key.len() - child.1.name().len()];
-                choices.entry(base).or_default().push(key);
+                choices.entry(base).or_default().insert(key);
             }
             let child_path = format!("{path}.{key}");
             let element_path = format!("{context}.{key}");
-            self.element(child, &element_path, value, object.get(&format!("_{key}")), &child_path);
+            self.element(
+                child,
+                &element_path,
+                value,
+                object.get(&format!("_{key}")),
+                &child_path,
+            );
         }
         for (base, names) in choices {
             if names.len() > 1 {
@@ -177,7 +206,7 @@ impl Checker {
                     path,
                     format!(
                         "only one of {} may be present ({base}[x] is a choice)",
-                        names.join(", ")
+                        names.into_iter().collect::<Vec<_>>().join(", ")
                     ),
                 );
             }
@@ -202,8 +231,8 @@ impl Checker {
             };
             format!("Unknown element '{key}' in {path}{hint}")
         };
-        // the message names the element; point at the parent, where the element is not allowed
-        self.report_plain("structure", path, message);
+        // the message already says where; the expression points at the element itself
+        self.report_plain("structure", &format!("{path}.{key}"), message);
     }
 
     /// Like `report`, but the message already says where.
@@ -235,7 +264,10 @@ impl Checker {
                 self.report(
                     "structure",
                     path,
-                    format!("{name} repeats, so it must be a JSON array, got {}", describe(value)),
+                    format!(
+                        "{name} repeats, so it must be a JSON array, got {}",
+                        describe(value)
+                    ),
                 );
                 return;
             };
@@ -256,7 +288,9 @@ impl Checker {
                 let item_path = format!("{path}[{i}]");
                 if item.is_null() {
                     let has_extension = ty.is_primitive()
-                        && extensions.and_then(|e| e.get(i)).is_some_and(|e| !e.is_null());
+                        && extensions
+                            .and_then(|e| e.get(i))
+                            .is_some_and(|e| !e.is_null());
                     if !has_extension {
                         self.report(
                             "value",
@@ -302,7 +336,10 @@ impl Checker {
                 other => self.report(
                     "value",
                     path,
-                    format!("expected the XHTML as a JSON string, got {}", describe(other)),
+                    format!(
+                        "expected the XHTML as a JSON string, got {}",
+                        describe(other)
+                    ),
                 ),
             },
             FhirType::Resource => self.resource(value, Some(path), expected_resource(element_path)),
@@ -316,7 +353,11 @@ impl Checker {
                     self.report(
                         "structure",
                         path,
-                        format!("expected a JSON object ({}), got {}", ty.name(), describe(value)),
+                        format!(
+                            "expected a JSON object ({}), got {}",
+                            ty.name(),
+                            describe(value)
+                        ),
                     );
                     return;
                 };
@@ -332,7 +373,13 @@ impl Checker {
     }
 
     /// The `_name` sibling of primitive `child`: id and extensions of the value(s).
-    fn primitive_extension(&mut self, child: &Child, value: &Value, primitive: Option<&Value>, parent: &str) {
+    fn primitive_extension(
+        &mut self,
+        child: &Child,
+        value: &Value,
+        primitive: Option<&Value>,
+        parent: &str,
+    ) {
         let (name, _, flags) = *child;
         let path = format!("{parent}.{name}");
         if flags & REPEATS == 0 {
@@ -341,7 +388,10 @@ impl Checker {
                 other => self.report(
                     "structure",
                     &path,
-                    format!("_{name} must be a JSON object with id and/or extension, got {}", describe(other)),
+                    format!(
+                        "_{name} must be a JSON object with id and/or extension, got {}",
+                        describe(other)
+                    ),
                 ),
             }
             return;
@@ -350,7 +400,10 @@ impl Checker {
             self.report(
                 "structure",
                 &path,
-                format!("_{name} must be a JSON array aligned with {name}, got {}", describe(value)),
+                format!(
+                    "_{name} must be a JSON array aligned with {name}, got {}",
+                    describe(value)
+                ),
             );
             return;
         };
@@ -380,6 +433,7 @@ impl Checker {
         for (i, item) in items.iter().enumerate() {
             let item_path = format!("{path}[{i}]");
             match item {
+                // a null on both sides is reported with the value array
                 Value::Null => {
                     if values.is_none() {
                         self.report(
@@ -387,19 +441,16 @@ impl Checker {
                             &item_path,
                             format!("_{name}[{i}] is null and there is no value for it"),
                         );
-                    } else if values.and_then(|v| v.get(i)).is_some_and(Value::is_null) {
-                        self.report(
-                            "value",
-                            &item_path,
-                            format!("both {name}[{i}] and _{name}[{i}] are null"),
-                        );
                     }
                 }
                 Value::Object(object) => self.element_object(object, &item_path, name),
                 other => self.report(
                     "structure",
                     &item_path,
-                    format!("_{name} entries must be objects or null, got {}", describe(other)),
+                    format!(
+                        "_{name} entries must be objects or null, got {}",
+                        describe(other)
+                    ),
                 ),
             }
         }
@@ -436,11 +487,7 @@ impl Checker {
     /// ext-1 and the need for a url, which the table alone does not express.
     fn extension_rules(&mut self, object: &Map<String, Value>, path: &str) {
         if !object.contains_key("url") {
-            self.report(
-                "required",
-                path,
-                "an extension must have a url".to_string(),
-            );
+            self.report("required", path, "an extension must have a url".to_string());
         }
         let has_value = object.keys().any(|k| k.starts_with("value"));
         let has_extension = object.contains_key("extension");
@@ -459,13 +506,6 @@ impl Checker {
             );
         }
     }
-}
-
-fn lookup<'a>(children: &'a [Child], name: &str) -> Option<&'a Child> {
-    children
-        .binary_search_by(|child| child.0.cmp(name))
-        .ok()
-        .map(|i| &children[i])
 }
 
 /// Elements typed with one specific resource type rather than any resource.

@@ -116,7 +116,8 @@ mod tests {
 
     #[test]
     fn reports_duplicates_with_path() {
-        let text = br#"{"resourceType":"Patient","name":[{"family":"a","family":"b"}],"active":true}"#;
+        let text =
+            br#"{"resourceType":"Patient","name":[{"family":"a","family":"b"}],"active":true}"#;
         let value: Value = serde_json::from_slice(text).unwrap();
         let issues = find(text, &value);
         assert_eq!(issues.len(), 1);

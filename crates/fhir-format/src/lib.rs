@@ -8,22 +8,21 @@
 //! serde_json is used with `arbitrary_precision` and `preserve_order` on purpose:
 //! decimals keep their exact text (`72.50` stays `72.50`) and elements keep their order.
 
-use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
-use fhirbolt::model::r4::Resource;
 use serde_json::Value;
+use std::fmt;
 
+mod bolt;
 mod check;
 mod duplicates;
-// REQUIRED (min cardinality) is recorded for a later profile validator, unused here
-#[allow(dead_code)]
 #[rustfmt::skip]
 mod generated;
 mod primitives;
+mod required;
 mod table;
 mod xhtml;
 mod xml;
+mod xml_prepare;
+mod xml_walk;
 
 /// Wire format of a resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +82,13 @@ impl Issue {
 
 impl fmt::Display for Issue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.severity.as_str(), self.code, self.diagnostics)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.severity.as_str(),
+            self.code,
+            self.diagnostics
+        )
     }
 }
 
@@ -101,7 +106,9 @@ pub fn parse(bytes: &[u8], format: Format) -> Result<Value, Vec<Issue>> {
 
 /// Serialise a (previously parsed / stored) resource as FHIR XML (fhirbolt's XML serialiser).
 ///
-/// The resource is checked first; the first failing issue is returned.
+/// The resource is checked first; the first failing issue is returned. fhirbolt always
+/// indents, so `pretty: false` removes the whitespace between tags afterwards; narrative
+/// XHTML is copied verbatim either way.
 pub fn to_xml(resource: &Value, pretty: bool) -> Result<Vec<u8>, Issue> {
     xml::to_xml(resource, pretty)
 }
@@ -145,10 +152,7 @@ pub fn check(resource: &Value) -> Vec<Issue> {
     if has_failure(&issues) {
         return issues;
     }
-    let Ok(bytes) = serde_json::to_vec(resource) else {
-        return vec![Issue::new(Severity::Fatal, "exception", "cannot serialise the resource")];
-    };
-    match fhirbolt_json_gate(&bytes) {
+    match fhirbolt_json_gate(resource) {
         Ok(()) => issues,
         Err(issue) => vec![issue],
     }
@@ -167,34 +171,24 @@ fn parse_json(bytes: &[u8]) -> Result<Value, Vec<Issue>> {
     if has_failure(&issues) {
         return Err(issues);
     }
-    fhirbolt_json_gate(bytes).map_err(|issue| vec![issue])?;
+    fhirbolt_json_gate(&value).map_err(|issue| vec![issue])?;
     Ok(value)
 }
 
 /// fhirbolt's strict deserialisation as the final word on structure.
-fn fhirbolt_json_gate(bytes: &[u8]) -> Result<(), Issue> {
-    guarded("reading JSON", || {
-        fhirbolt::json::from_slice::<Resource>(bytes, None).map(|_| ())
-    })?
-    .map_err(|e| Issue::new(Severity::Error, "structure", format!("invalid FHIR JSON: {e}")))
+fn fhirbolt_json_gate(resource: &Value) -> Result<(), Issue> {
+    let mut copy = resource.clone();
+    required::fill_json(&mut copy);
+    let bytes = serde_json::to_vec(&copy).map_err(|e| {
+        Issue::new(
+            Severity::Fatal,
+            "exception",
+            format!("cannot serialise the resource: {e}"),
+        )
+    })?;
+    bolt::from_json(&bytes).map(|_| ())
 }
 
 fn has_failure(issues: &[Issue]) -> bool {
     issues.iter().any(|issue| issue.severity.is_failure())
-}
-
-/// Run a fhirbolt call; a panic in it becomes an issue instead of taking the caller down.
-fn guarded<T>(what: &str, call: impl FnOnce() -> T) -> Result<T, Issue> {
-    catch_unwind(AssertUnwindSafe(call)).map_err(|panic| {
-        let detail = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown cause".to_string());
-        Issue::new(
-            Severity::Fatal,
-            "exception",
-            format!("the FHIR library failed while {what}: {detail}"),
-        )
-    })
 }

@@ -86,16 +86,16 @@ fn check_integer(value: &Value, name: &str, min: i64) -> Result<(), Failure> {
     };
     let text = n.to_string();
     let max = i64::from(i32::MAX);
-    let in_range = INTEGER.is_match(&text)
-        && text
-            .parse::<i64>()
-            .is_ok_and(|v| (min..=max).contains(&v));
+    let in_range =
+        INTEGER.is_match(&text) && text.parse::<i64>().is_ok_and(|v| (min..=max).contains(&v));
     if in_range {
         Ok(())
     } else {
         Err((
             "value",
-            format!("{text} is not a valid FHIR {name} (expected a whole number from {min} to {max})"),
+            format!(
+                "{text} is not a valid FHIR {name} (expected a whole number from {min} to {max})"
+            ),
         ))
     }
 }
@@ -118,10 +118,9 @@ fn check_string(s: &str) -> Result<(), Failure> {
             ),
         ));
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| (*c < ' ' && !matches!(c, '\t' | '\r' | '\n')) || *c == '\u{fffe}' || *c == '\u{ffff}')
-    {
+    if let Some(c) = s.chars().find(|c| {
+        (*c < ' ' && !matches!(c, '\t' | '\r' | '\n')) || *c == '\u{fffe}' || *c == '\u{ffff}'
+    }) {
         return Err((
             "value",
             format!(
@@ -208,7 +207,7 @@ fn valid_day(s: &str) -> bool {
 /// RFC 4648 base64; whitespace is tolerated as in the R4 regular expression.
 fn valid_base64(s: &str) -> bool {
     let data: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if data.is_empty() || data.len() % 4 != 0 {
+    if data.is_empty() || !data.len().is_multiple_of(4) {
         return false;
     }
     let padding = data.iter().rev().take_while(|b| **b == b'=').count();
@@ -219,7 +218,10 @@ fn valid_base64(s: &str) -> bool {
 }
 
 fn wrong_json_type(expected: &str, got: &Value) -> Failure {
-    ("value", format!("expected {expected}, got {}", describe(got)))
+    (
+        "value",
+        format!("expected {expected}, got {}", describe(got)),
+    )
 }
 
 /// Short description of a JSON value for messages.

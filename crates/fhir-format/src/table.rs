@@ -1,6 +1,8 @@
 //! Lookups in the generated R4 element table.
 
-use crate::generated::{Child, COMPLEX_TYPES, CONTENT_REFERENCES, CONTEXTS, PRIMITIVE_TYPES, RESOURCE_TYPES};
+use crate::generated::{
+    Child, COMPLEX_TYPES, CONTENT_REFERENCES, CONTEXTS, PRIMITIVE_TYPES, RESOURCE_TYPES,
+};
 
 /// The children of a type name ("HumanName") or backbone element path ("Patient.contact").
 pub(crate) fn children(context: &str) -> Option<&'static [Child]> {
@@ -8,6 +10,14 @@ pub(crate) fn children(context: &str) -> Option<&'static [Child]> {
         .binary_search_by(|(path, _)| (*path).cmp(context))
         .ok()
         .map(|i| CONTEXTS[i].1)
+}
+
+/// The child named `name` (JSON property / XML element name) in a context's children.
+pub(crate) fn child<'a>(children: &'a [Child], name: &str) -> Option<&'a Child> {
+    children
+        .binary_search_by(|child| child.0.cmp(name))
+        .ok()
+        .map(|i| &children[i])
 }
 
 /// The element whose definition `path` reuses ("Questionnaire.item.item" -> "Questionnaire.item").
@@ -57,7 +67,10 @@ mod tests {
         assert!(!is_resource_type("DomainResource"));
         assert!(is_complex_type("HumanName"));
         assert!(is_primitive_type("dateTime"));
-        assert_eq!(content_reference("Questionnaire.item.item"), Some("Questionnaire.item"));
+        assert_eq!(
+            content_reference("Questionnaire.item.item"),
+            Some("Questionnaire.item")
+        );
         assert!(children("Patient.contact").is_some());
         let observation = children("Observation").unwrap();
         assert!(observation.iter().any(|c| c.0 == "valueQuantity"));

@@ -3,10 +3,11 @@
 //! fhirbolt re-indents the XHTML when writing XML and trims its text and drops the div's
 //! attributes when reading XML, so narrative would not survive a JSON -> XML -> JSON
 //! round trip. This module checks the XHTML and lets `xml` carry divs through fhirbolt
-//! as placeholders, putting the original text back afterwards.
+//! as placeholders (see `xml_prepare` for XML input), putting the original text back
+//! afterwards.
 
 use quick_xml::events::Event;
-use quick_xml::name::{Namespace, ResolveResult};
+use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 use serde_json::Value;
 
@@ -43,7 +44,8 @@ pub(crate) fn check(s: &str) -> Result<(), String> {
                     root_seen = true;
                     let declared = start.attributes().any(|a| {
                         a.is_ok_and(|a| {
-                            a.key.as_ref() == b"xmlns" && a.value.as_ref() == XHTML_NAMESPACE.as_bytes()
+                            a.key.as_ref() == b"xmlns"
+                                && a.value.as_ref() == XHTML_NAMESPACE.as_bytes()
                         })
                     });
                     if start.name().as_ref() != b"div" || !declared {
@@ -90,57 +92,6 @@ pub(crate) fn check(s: &str) -> Result<(), String> {
         return Err("the narrative is not well-formed XHTML (unclosed element)".to_string());
     }
     Ok(())
-}
-
-/// Replace every standalone XHTML div of an XML document by a placeholder.
-///
-/// A div is standalone when it declares the XHTML namespace itself (the usual form);
-/// others are left to fhirbolt. Returns the rewritten document and the divs' text.
-pub(crate) fn extract_divs(xml: &[u8]) -> Result<(Vec<u8>, Vec<String>), String> {
-    if memfind(xml, MARKER.as_bytes()) {
-        return Ok((xml.to_vec(), Vec::new()));
-    }
-    let mut reader = NsReader::from_reader(xml);
-    reader.check_end_names(true);
-    let mut output = Vec::with_capacity(xml.len());
-    let mut divs = Vec::new();
-    let mut copied = 0;
-    loop {
-        let before = reader.buffer_position();
-        let (namespace, event) = reader
-            .read_resolved_event()
-            .map_err(|e| format!("invalid XML after byte {before}: {e}"))?;
-        let start = match &event {
-            Event::Eof => break,
-            Event::Start(start) | Event::Empty(start) => start.clone(),
-            _ => continue,
-        };
-        let standalone = namespace == ResolveResult::Bound(Namespace(XHTML_NAMESPACE.as_bytes()))
-            && start.name().as_ref() == b"div"
-            && start.attributes().any(|a| {
-                a.is_ok_and(|a| {
-                    a.key.as_ref() == b"xmlns" && a.value.as_ref() == XHTML_NAMESPACE.as_bytes()
-                })
-            });
-        if !standalone {
-            continue;
-        }
-        if matches!(event, Event::Start(_)) {
-            reader
-                .read_to_end(start.name())
-                .map_err(|e| format!("invalid XHTML in narrative: {e}"))?;
-        }
-        let after = reader.buffer_position();
-        let raw = std::str::from_utf8(&xml[before..after])
-            .map_err(|e| format!("narrative is not valid UTF-8: {e}"))?;
-        // XML parsers normalise line ends; do the same for the verbatim copy
-        divs.push(raw.replace("\r\n", "\n").replace('\r', "\n"));
-        output.extend_from_slice(&xml[copied..before]);
-        output.extend_from_slice(placeholder(divs.len() - 1).as_bytes());
-        copied = after;
-    }
-    output.extend_from_slice(&xml[copied..]);
-    Ok((output, divs))
 }
 
 /// Put the original text back where fhirbolt returned a placeholder div.
@@ -192,10 +143,6 @@ fn placeholder_index(s: &str) -> Option<usize> {
         .ok()
 }
 
-fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,9 +151,15 @@ mod tests {
 
     #[test]
     fn accepts_well_formed_divs() {
-        assert_eq!(check(&format!("<div {NS}>a <b>b</b> &amp; &#160;</div>")), Ok(()));
+        assert_eq!(
+            check(&format!("<div {NS}>a <b>b</b> &amp; &#160;</div>")),
+            Ok(())
+        );
         assert_eq!(check(&format!("<div {NS}/>")), Ok(()));
-        assert_eq!(check(&format!("<div {NS} lang=\"nl\"><div><p>x</p></div></div>")), Ok(()));
+        assert_eq!(
+            check(&format!("<div {NS} lang=\"nl\"><div><p>x</p></div></div>")),
+            Ok(())
+        );
     }
 
     #[test]
@@ -222,16 +175,15 @@ mod tests {
     }
 
     #[test]
-    fn extracts_and_restores() {
-        let xml = format!(
-            "<Patient xmlns=\"http://hl7.org/fhir\"><text><status value=\"generated\"/><div {NS}>\r\n  <p>Hi  <b>there</b></p>\n</div></text></Patient>"
-        );
-        let (rewritten, divs) = extract_divs(xml.as_bytes()).unwrap();
-        assert_eq!(divs, vec![format!("<div {NS}>\n  <p>Hi  <b>there</b></p>\n</div>")]);
-        let rewritten = String::from_utf8(rewritten).unwrap();
-        assert!(rewritten.contains(&placeholder(0)));
-        let mut value = serde_json::json!({"text": {"div": placeholder(0)}});
+    fn replaces_and_restores() {
+        let original = format!("<div {NS}>\n  <p>Hi  <b>there</b></p>\n</div>");
+        let mut value = serde_json::json!({"text": {"div": original}, "contained": [{"text": {"div": original}}]});
+        let mut divs = Vec::new();
+        replace_divs(&mut value, &mut divs);
+        assert_eq!(divs.len(), 2);
+        assert_eq!(value["contained"][0]["text"]["div"], placeholder(1));
         restore_divs(&mut value, &divs);
-        assert_eq!(value["text"]["div"], divs[0]);
+        assert_eq!(value["text"]["div"], original);
+        assert_eq!(value["contained"][0]["text"]["div"], original);
     }
 }

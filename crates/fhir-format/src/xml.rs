@@ -2,16 +2,15 @@
 
 use std::sync::LazyLock;
 
-use fhirbolt::model::r4::Resource;
 use regex::bytes::{Captures, Regex};
 use serde_json::Value;
 
-use crate::{check, guarded, has_failure, xhtml, Issue, Severity};
+use crate::{bolt, check, has_failure, required, xhtml, xml_prepare, xml_walk, Issue, Severity};
 
 /// A placeholder div as fhirbolt writes it (it may indent the marker).
 static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        "<div xmlns=\"{}\">\\s*{}([0-9]+)\\s*</div>",
+        "(\\n[ ]*)?<div xmlns=\"{}\">\\s*{}([0-9]+)\\s*</div>",
         regex::escape(xhtml::XHTML_NAMESPACE),
         xhtml::MARKER
     ))
@@ -24,24 +23,14 @@ static INDENTATION: LazyLock<Regex> =
 
 /// XML -> fhirbolt -> FHIR JSON, then the same checks as for JSON input.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Value, Vec<Issue>> {
-    let fatal = |message: String| vec![Issue::new(Severity::Fatal, "structure", message)];
-    let (rewritten, divs) = xhtml::extract_divs(bytes).map_err(fatal)?;
-    let resource = guarded("reading XML", || {
-        fhirbolt::xml::from_slice::<Resource>(&rewritten, None)
-    })
-    .map_err(|issue| vec![issue])?
-    .map_err(|e| fatal(format!("invalid FHIR XML: {e}")))?;
-    let json = guarded("converting XML to JSON", || {
-        fhirbolt::json::to_vec(&resource, None)
-    })
-    .map_err(|issue| vec![issue])?
-    .map_err(|e| {
-        vec![Issue::new(
-            Severity::Error,
-            "value",
-            format!("invalid FHIR XML: {e}"),
-        )]
-    })?;
+    let prepared = xml_prepare::prepare(bytes)
+        .map_err(|message| vec![Issue::new(Severity::Fatal, "structure", message)])?;
+    let walk = xml_walk::walk(&prepared.xml);
+    if has_failure(&walk.issues) {
+        return Err(walk.issues);
+    }
+    let resource = bolt::from_xml(&walk.apply(&prepared.xml)).map_err(|issue| vec![issue])?;
+    let json = bolt::to_json(&resource).map_err(|issue| vec![issue])?;
     let mut value: Value = serde_json::from_slice(&json).map_err(|e| {
         vec![Issue::new(
             Severity::Fatal,
@@ -49,7 +38,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Value, Vec<Issue>> {
             format!("the FHIR library produced invalid JSON: {e}"),
         )]
     })?;
-    xhtml::restore_divs(&mut value, &divs);
+    required::strip_json(&mut value);
+    xhtml::restore_divs(&mut value, &prepared.divs);
     let issues = check::check_resource(&value);
     if has_failure(&issues) {
         return Err(issues);
@@ -69,6 +59,7 @@ pub(crate) fn to_xml(resource: &Value, pretty: bool) -> Result<Vec<u8>, Issue> {
         return Err(issue);
     }
     let mut copy = resource.clone();
+    required::fill_json(&mut copy);
     let mut divs = Vec::new();
     xhtml::replace_divs(&mut copy, &mut divs);
     let json = serde_json::to_vec(&copy).map_err(|e| {
@@ -78,27 +69,25 @@ pub(crate) fn to_xml(resource: &Value, pretty: bool) -> Result<Vec<u8>, Issue> {
             format!("cannot serialise the resource: {e}"),
         )
     })?;
-    let typed = guarded("reading JSON", || {
-        fhirbolt::json::from_slice::<Resource>(&json, None)
-    })?
-    .map_err(|e| Issue::new(Severity::Error, "structure", format!("invalid FHIR JSON: {e}")))?;
-    let xml = guarded("writing XML", || fhirbolt::xml::to_vec(&typed, None))?.map_err(|e| {
-        Issue::new(
-            Severity::Error,
-            "exception",
-            format!("cannot write the resource as XML: {e}"),
-        )
-    })?;
+    let typed = bolt::from_json(&json)?;
+    let xml = required::strip_xml(&bolt::to_xml(&typed)?);
     let mut xml = escape_attribute_whitespace(&xml);
     if !pretty {
         xml = INDENTATION.replace_all(&xml, &b"><"[..]).into_owned();
     }
     let xml = PLACEHOLDER.replace_all(&xml, |captures: &Captures| {
-        std::str::from_utf8(&captures[1])
+        let index = std::str::from_utf8(&captures[2])
             .ok()
-            .and_then(|index| index.parse::<usize>().ok())
-            .and_then(|index| divs.get(index))
-            .map_or_else(|| captures[0].to_vec(), |div| div.as_bytes().to_vec())
+            .and_then(|index| index.parse::<usize>().ok());
+        match index.and_then(|index| divs.get(index)) {
+            // a marker for a missing div: no element at all
+            Some(div) if div == required::MARK => Vec::new(),
+            Some(div) => {
+                let indentation = captures.get(1).map_or(&b""[..], |m| m.as_bytes());
+                [indentation, div.as_bytes()].concat()
+            }
+            None => captures[0].to_vec(),
+        }
     });
     Ok(xml.into_owned())
 }

@@ -7,7 +7,13 @@ use fhir_format::{parse, to_xml, Format};
 use serde_json::Value;
 
 /// Folders of the fixtures checked here.
-const FOLDERS: &[&str] = &["r4-examples", "iknl/examples", "iknl/bundles", "iknl/questionnaires"];
+const FOLDERS: &[&str] = &[
+    "r4-examples",
+    "iknl/examples",
+    "iknl/bundles",
+    "iknl/questionnaires",
+    "iknl/definitions",
+];
 
 /// Files that cannot pass, with the reason.
 const KNOWN_FAILURES: &[(&str, &str)] = &[];
@@ -64,7 +70,12 @@ fn conformance_fixtures_parse_and_round_trip_through_xml() {
     }
     println!("checked {checked} fixtures");
     assert!(checked > 0, "no fixtures found under {}", root.display());
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn round_trip(bytes: &[u8]) -> Result<(), String> {
@@ -82,7 +93,10 @@ fn round_trip(bytes: &[u8]) -> Result<(), String> {
         format!("parse of XML failed: {}", list.join("; "))
     })?;
     if back != value {
-        return Err(format!("XML round trip differs: {}", first_difference(&value, &back, "")));
+        return Err(format!(
+            "XML round trip differs: {}",
+            first_difference(&value, &back, "")
+        ));
     }
     Ok(())
 }
