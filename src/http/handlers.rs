@@ -271,11 +271,16 @@ pub async fn read(
             version_headers(&mut builder, &v);
             return Ok(builder.finish());
         }
-        let mut builder = HttpResponse::Ok();
-        version_headers(&mut builder, &v);
-        Ok(respond::send(builder, Body::Text(stored_text(v)?), out))
+        send_version(v, out)
     })
     .await
+}
+
+/// A stored version with its ETag and Last-Modified.
+fn send_version(v: Version, out: Output) -> Answer {
+    let mut builder = HttpResponse::Ok();
+    version_headers(&mut builder, &v);
+    Ok(respond::send(builder, Body::Text(stored_text(v)?), out))
 }
 
 /// `If-None-Match` (a version ETag or `*`) and `If-Modified-Since` on read.
@@ -321,9 +326,7 @@ pub async fn vread(
         let (res_type, id, vid) = path.into_inner();
         let store = state.store.clone();
         let v = blocking(move || interaction::vread(&store, &res_type, &id, &vid)).await?;
-        let mut builder = HttpResponse::Ok();
-        version_headers(&mut builder, &v);
-        Ok(respond::send(builder, Body::Text(stored_text(v)?), out))
+        send_version(v, out)
     })
     .await
 }

@@ -218,19 +218,7 @@ impl Store {
     /// A page of history entries, newest first.
     pub fn history(&self, q: &HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
         let mut conn = self.conn()?;
-        let mut query = resource_versions::table.into_boxed();
-        match &q.scope {
-            HistoryScope::System => {}
-            HistoryScope::Type(t) => query = query.filter(resource_versions::res_type.eq(t)),
-            HistoryScope::Instance(t, id) => {
-                query = query
-                    .filter(resource_versions::res_type.eq(t))
-                    .filter(resource_versions::res_id.eq(id))
-            }
-        }
-        if let Some(since) = q.since {
-            query = query.filter(resource_versions::last_updated.ge(since));
-        }
+        let mut query = history_filter(&q.scope, q.since);
         if let Some(before) = q.before_seq {
             query = query.filter(resource_versions::seq.lt(before));
         }
@@ -247,21 +235,30 @@ impl Store {
         since: Option<i64>,
     ) -> Result<i64, StoreError> {
         let mut conn = self.conn()?;
-        let mut query = resource_versions::table.into_boxed();
-        match scope {
-            HistoryScope::System => {}
-            HistoryScope::Type(t) => query = query.filter(resource_versions::res_type.eq(t)),
-            HistoryScope::Instance(t, id) => {
-                query = query
-                    .filter(resource_versions::res_type.eq(t))
-                    .filter(resource_versions::res_id.eq(id))
-            }
-        }
-        if let Some(since) = since {
-            query = query.filter(resource_versions::last_updated.ge(since));
-        }
+        let query = history_filter(scope, since);
         Ok(query.count().get_result(&mut *conn)?)
     }
+}
+
+/// The versions a history scope covers, written at or after `since`.
+fn history_filter<'a>(
+    scope: &'a HistoryScope,
+    since: Option<i64>,
+) -> resource_versions::BoxedQuery<'a, connection::MultiBackend> {
+    let mut query = resource_versions::table.into_boxed();
+    match scope {
+        HistoryScope::System => {}
+        HistoryScope::Type(t) => query = query.filter(resource_versions::res_type.eq(t)),
+        HistoryScope::Instance(t, id) => {
+            query = query
+                .filter(resource_versions::res_type.eq(t))
+                .filter(resource_versions::res_id.eq(id))
+        }
+    }
+    if let Some(since) = since {
+        query = query.filter(resource_versions::last_updated.ge(since));
+    }
+    query
 }
 
 /// Inside a write transaction: either a store error, or a collision with a concurrent writer
