@@ -1,3 +1,5 @@
+use std::io::IsTerminal;
+
 use pzp_fhir::{Application, Config};
 use tracing_subscriber::EnvFilter;
 
@@ -9,6 +11,7 @@ async fn main() -> std::io::Result<()> {
         return Ok(());
     }
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )

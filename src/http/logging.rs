@@ -14,21 +14,22 @@ pub async fn log_request(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let start = Instant::now();
     let method = req.method().to_string();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "(unmatched)".to_string());
-    let resource_type = req.match_info().get("type").map(str::to_string);
     let res = next.call(req).await;
-    let status = match &res {
-        Ok(r) => r.status().as_u16(),
-        Err(e) => e.as_response_error().status_code().as_u16(),
+    // Routing happens inside the call, so the matched route is read from the answer.
+    let (status, route, resource_type) = match &res {
+        Ok(r) => (
+            r.status().as_u16(),
+            r.request().match_pattern(),
+            r.request().match_info().get("type").map(str::to_string),
+        ),
+        Err(e) => (e.as_response_error().status_code().as_u16(), None, None),
     };
     tracing::info!(
         method,
-        route,
+        route = route.as_deref().unwrap_or("(unmatched)"),
         resource_type = resource_type.as_deref().unwrap_or("-"),
         status,
-        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = (start.elapsed().as_secs_f64() * 1e6).round() / 1e3,
         "request"
     );
     res
