@@ -45,6 +45,7 @@ pub const TYPE_INTERACTIONS: &[&str] = &[
     "read",
     "vread",
     "update",
+    "patch",
     "delete",
     "history-instance",
     "history-type",

@@ -88,6 +88,12 @@ impl From<StoreError> for FhirError {
                     None => "If-Match was given but the resource does not exist".to_string(),
                 },
             ),
+            StoreError::NotFound => FhirError::not_found("the resource does not exist"),
+            StoreError::Deleted { version } => FhirError::new(
+                ErrorKind::Gone,
+                "deleted",
+                format!("the resource was deleted (version {version})"),
+            ),
             StoreError::Contention(what) => FhirError::new(
                 ErrorKind::Conflict,
                 "conflict",

@@ -22,7 +22,7 @@ backend_tests! {
         app.get("Patient/p1/_history/1/extra/path").await.expect(404).issue();
         app.post_json("Foo", &json!({"resourceType": "Foo"})).await.expect(404).issue();
 
-        let (code, _, _) = app.send(Method::PATCH, "Patient/p1", &[], None).await.expect(405).issue();
+        let (code, _, _) = app.send(Method::OPTIONS, "Patient/p1", &[], None).await.expect(405).issue();
         assert_eq!(code, "not-supported");
         app.send(Method::POST, "Patient/p1", &[("Content-Type", FHIR_JSON)], Some(b"{}".to_vec())).await.expect(405).issue();
         app.send(Method::DELETE, "Patient", &[], None).await.expect(405).issue();

@@ -16,7 +16,7 @@ backend_tests! {
         let resources = cs["rest"][0]["resource"].as_array().unwrap();
         let patient = resources.iter().find(|r| r["type"] == "Patient").expect("Patient is listed");
         let codes: Vec<&str> = patient["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
-        for c in ["read", "vread", "update", "delete", "history-instance", "history-type", "create"] {
+        for c in ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create"] {
             assert!(codes.contains(&c), "{c} missing");
         }
         assert!(!codes.contains(&"search-type"), "search is not offered yet");

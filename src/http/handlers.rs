@@ -252,6 +252,35 @@ pub async fn update(
     .await
 }
 
+#[utoipa::path(patch, path = "/{type}/{id}", tag = "FHIR REST",
+    summary = "patch: apply a JSON Patch (RFC 6902) to the current version",
+    params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"), ("id" = String, Path, description = "Logical id"),
+        ("If-Match" = Option<String>, Header, description = "W/\"n\": only if n is the current version"), ("_format" = Option<String>, Query, description = "json or xml; overrides Accept")),
+    request_body(content = Object, description = "JSON Patch operations", content_type = "application/json-patch+json"),
+    responses((status = 200, description = "Patched; the new version"), (status = 400, description = "Not a JSON Patch document"),
+        (status = 404, description = "Never existed"), (status = 410, description = "Deleted"), (status = 412, description = "If-Match does not name the current version"),
+        (status = 415, description = "Content-Type is not application/json-patch+json"),
+        (status = 422, description = "The patch does not apply, or its result is not a valid resource")))]
+pub async fn patch(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    answer(&req, async |out| {
+        let (res_type, id) = path.into_inner();
+        interaction::check_type(&res_type)?;
+        negotiate::json_patch_input(&req)?;
+        let expected = if_match(&req)?;
+        let bytes = read_body(&req, payload, state.max_body_bytes).await?;
+        let store = state.store.clone();
+        let w = blocking(move || interaction::patch(&store, &res_type, &id, &bytes, expected))
+            .await?;
+        written(&req, &state, out, w, "patched")
+    })
+    .await
+}
+
 #[utoipa::path(get, path = "/{type}/{id}", tag = "FHIR REST",
     summary = "read: the current version",
     params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"), ("id" = String, Path, description = "Logical id"), ("If-None-Match" = Option<String>, Header, description = "W/\"n\": 304 when unchanged"),

@@ -172,6 +172,28 @@ pub fn input(req: &HttpRequest) -> Result<Format, FhirError> {
     })
 }
 
+/// PATCH bodies must be JSON Patch documents.
+pub fn json_patch_input(req: &HttpRequest) -> Result<(), FhirError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let mime = ct.split(';').next().unwrap_or_default().trim();
+    if mime.eq_ignore_ascii_case("application/json-patch+json") {
+        Ok(())
+    } else {
+        Err(FhirError::new(
+            ErrorKind::UnsupportedMediaType,
+            "not-supported",
+            format!(
+                "PATCH takes a JSON Patch document with Content-Type application/json-patch+json, \
+                 not '{ct}' (FHIRPath Patch is not supported)"
+            ),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

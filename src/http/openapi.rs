@@ -16,6 +16,7 @@ use super::handlers;
         handlers::create,
         handlers::read,
         handlers::update,
+        handlers::patch,
         handlers::delete,
         handlers::vread,
         handlers::history_system,

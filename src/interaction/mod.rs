@@ -2,6 +2,7 @@
 //! preconditions, ids, `meta`, and history Bundles. Formats and headers belong to `http`.
 
 mod history;
+mod patch;
 
 use serde_json::{Map, Value};
 
@@ -10,6 +11,7 @@ use crate::error::{ErrorKind, FhirError};
 use crate::store::{Change, Store, Version, Written};
 
 pub use history::{history, HistoryParams};
+pub use patch::patch;
 
 /// A validated resource type from a URL.
 pub fn check_type(res_type: &str) -> Result<(), FhirError> {
@@ -104,8 +106,10 @@ pub fn create(store: &Store, res_type: &str, resource: Value) -> Result<Written,
     check_type(res_type)?;
     let body = body_of_type(res_type, resource)?;
     let id = uuid::Uuid::new_v4().to_string();
-    let render = |version, last_updated| with_meta(&body, &id, version, last_updated);
-    Ok(store.write(Change::Create, res_type, &id, None, &render)?)
+    let render = |_: Option<&str>, version, last_updated| {
+        Ok::<_, FhirError>(with_meta(&body, &id, version, last_updated))
+    };
+    store.write(Change::Create, res_type, &id, None, &render)
 }
 
 /// Updates (or, with a new id, creates) the resource at `res_type/id`.
@@ -138,8 +142,10 @@ pub fn update(
         }
         Some(_) => {}
     }
-    let render = |version, last_updated| with_meta(&body, id, version, last_updated);
-    Ok(store.write(Change::Update, res_type, id, if_match, &render)?)
+    let render = |_: Option<&str>, version, last_updated| {
+        Ok::<_, FhirError>(with_meta(&body, id, version, last_updated))
+    };
+    store.write(Change::Update, res_type, id, if_match, &render)
 }
 
 /// Deletes a resource logically: later reads answer 410 and the history keeps every version.
@@ -151,11 +157,8 @@ pub fn delete(
 ) -> Result<Written, FhirError> {
     check_type(res_type)?;
     check_id(id)?;
-    Ok(
-        store.write(Change::Delete, res_type, id, if_match, &|_, _| {
-            String::new()
-        })?,
-    )
+    let nothing = |_: Option<&str>, _, _| Ok::<_, FhirError>(String::new());
+    store.write(Change::Delete, res_type, id, if_match, &nothing)
 }
 
 fn body_of_type(res_type: &str, resource: Value) -> Result<Map<String, Value>, FhirError> {

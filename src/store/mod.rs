@@ -24,6 +24,12 @@ pub enum StoreError {
     /// The caller's expected version (If-Match) is not the current one.
     #[error("version conflict")]
     VersionConflict { current: Option<i64> },
+    /// An edit of a resource that does not exist.
+    #[error("not found")]
+    NotFound,
+    /// An edit of a deleted resource.
+    #[error("deleted")]
+    Deleted { version: i64 },
     /// Concurrent writers kept colliding on the same resource.
     #[error("concurrent update of {0}")]
     Contention(String),
@@ -41,6 +47,8 @@ pub enum Change {
     Create,
     Update,
     Delete,
+    /// A change computed from the current content (PATCH); the resource must exist.
+    Edit,
 }
 
 impl Change {
@@ -49,6 +57,7 @@ impl Change {
             Change::Create => "POST",
             Change::Update => "PUT",
             Change::Delete => "DELETE",
+            Change::Edit => "PATCH",
         }
     }
 }
@@ -188,16 +197,17 @@ impl Store {
     }
 
     /// Writes a new version in one transaction. `render` produces the resource text for the
-    /// version number and timestamp the store assigns (it is not called for a deletion).
+    /// version number and timestamp the store assigns, given the current content for an
+    /// [`Change::Edit`] (it is not called for a deletion); its error aborts the write.
     /// `if_match` makes the write conditional on the current version.
-    pub fn write(
+    pub fn write<E: From<StoreError>>(
         &self,
         change: Change,
         res_type: &str,
         res_id: &str,
         if_match: Option<i64>,
-        render: &dyn Fn(i64, i64) -> String,
-    ) -> Result<Written, StoreError> {
+        render: &dyn Fn(Option<&str>, i64, i64) -> Result<String, E>,
+    ) -> Result<Written, E> {
         let _turn = match self.backend {
             Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
             Backend::Postgres => None,
@@ -208,11 +218,11 @@ impl Store {
                 conn.transaction(|c| write_once(c, change, res_type, res_id, if_match, render));
             match attempt {
                 Err(WriteError::Collision) => continue,
-                Err(WriteError::Store(e)) => return Err(e),
+                Err(WriteError::Failed(e)) => return Err(e),
                 Ok(w) => return Ok(w),
             }
         }
-        Err(StoreError::Contention(format!("{res_type}/{res_id}")))
+        Err(StoreError::Contention(format!("{res_type}/{res_id}")).into())
     }
 
     /// A page of history entries, newest first.
@@ -263,19 +273,19 @@ fn history_filter<'a>(
 
 /// Inside a write transaction: either a store error, or a collision with a concurrent writer
 /// that makes the whole transaction worth retrying.
-enum WriteError {
+enum WriteError<E> {
     Collision,
-    Store(StoreError),
+    Failed(E),
 }
 
-impl From<DieselError> for WriteError {
+impl<E: From<StoreError>> From<DieselError> for WriteError<E> {
     fn from(e: DieselError) -> Self {
         match e {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
             | DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 WriteError::Collision
             }
-            other => WriteError::Store(other.into()),
+            other => WriteError::Failed(StoreError::from(other).into()),
         }
     }
 }
@@ -284,14 +294,15 @@ fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-fn write_once(
+fn write_once<E: From<StoreError>>(
     conn: &mut AnyConnection,
     change: Change,
     res_type: &str,
     res_id: &str,
     if_match: Option<i64>,
-    render: &dyn Fn(i64, i64) -> String,
-) -> Result<Written, WriteError> {
+    render: &dyn Fn(Option<&str>, i64, i64) -> Result<String, E>,
+) -> Result<Written, WriteError<E>> {
+    let fail = |e: StoreError| WriteError::Failed(E::from(e));
     // Writing the head row first takes its row lock on PostgreSQL, so concurrent writers of
     // one resource queue here instead of colliding later (SQLite writers already take turns).
     diesel::update(resources::table.find((res_type, res_id)))
@@ -304,11 +315,20 @@ fn write_once(
         .optional()?;
     if let Some(expected) = if_match {
         if head.map(|(v, _)| v) != Some(expected) {
-            return Err(WriteError::Store(StoreError::VersionConflict {
+            return Err(fail(StoreError::VersionConflict {
                 current: head.map(|(v, _)| v),
             }));
         }
     }
+    let current = match (change, head) {
+        (Change::Edit, None) => return Err(fail(StoreError::NotFound)),
+        (Change::Edit, Some((version, true))) => return Err(fail(StoreError::Deleted { version })),
+        (Change::Edit, Some(_)) => resources::table
+            .find((res_type, res_id))
+            .select(resources::content)
+            .first::<Option<String>>(conn)?,
+        _ => None,
+    };
     let deleting = change == Change::Delete;
     if deleting && head.is_none_or(|(_, deleted)| deleted) {
         return Ok(Written {
@@ -326,7 +346,10 @@ fn write_once(
     }
     let version = head.map_or(1, |(v, _)| v + 1);
     let last_updated = now_micros();
-    let content = (!deleting).then(|| render(version, last_updated));
+    let content = match deleting {
+        true => None,
+        false => Some(render(current.as_deref(), version, last_updated).map_err(WriteError::Failed)?),
+    };
     diesel::insert_into(resource_versions::table)
         .values((
             resource_versions::res_type.eq(res_type),
