@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use crate::search::{self, ParamType};
+
 /// The resource types the service stores: the PZP/ACP model, the care network around it, and the
 /// conformance resources it publishes. Any other R4 type is answered with 404.
 pub const RESOURCE_TYPES: &[&str] = &[
@@ -50,6 +52,7 @@ pub const TYPE_INTERACTIONS: &[&str] = &[
     "history-instance",
     "history-type",
     "create",
+    "search-type",
 ];
 
 /// System-level interactions.
@@ -67,6 +70,20 @@ pub fn is_supported_type(name: &str) -> bool {
     RESOURCE_TYPES.binary_search(&name).is_ok()
 }
 
+fn param_type(kind: ParamType) -> &'static str {
+    match kind {
+        ParamType::Token => "token",
+        ParamType::String => "string",
+        ParamType::Reference => "reference",
+        ParamType::Date => "date",
+        ParamType::Number => "number",
+        ParamType::Quantity => "quantity",
+        ParamType::Uri => "uri",
+        ParamType::Composite => "composite",
+        ParamType::Special => "special",
+    }
+}
+
 /// The CapabilityStatement generated from the tables above.
 pub fn capability_statement(base_url: &str, date: &str) -> Value {
     let interactions =
@@ -74,9 +91,14 @@ pub fn capability_statement(base_url: &str, date: &str) -> Value {
     let resources: Vec<Value> = RESOURCE_TYPES
         .iter()
         .map(|t| {
+            let search_params: Vec<Value> = search::params(t)
+                .filter(|p| p.is_indexed())
+                .map(|p| json!({ "name": p.code, "type": param_type(p.kind) }))
+                .collect();
             json!({
                 "type": t,
                 "interaction": interactions(TYPE_INTERACTIONS),
+                "searchParam": search_params,
                 "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": true,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod interaction;
+pub mod search;
 pub mod store;
 
 pub use config::Config;

@@ -16,10 +16,14 @@ backend_tests! {
         let resources = cs["rest"][0]["resource"].as_array().unwrap();
         let patient = resources.iter().find(|r| r["type"] == "Patient").expect("Patient is listed");
         let codes: Vec<&str> = patient["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
-        for c in ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create"] {
+        for c in ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"] {
             assert!(codes.contains(&c), "{c} missing");
         }
-        assert!(!codes.contains(&"search-type"), "search is not offered yet");
+        assert!(codes.contains(&"search-type"));
+        let params: Vec<&str> = patient["searchParam"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        for p in ["_id", "_lastUpdated", "identifier", "family", "birthdate"] {
+            assert!(params.contains(&p), "{p} missing");
+        }
         assert!(resources.iter().all(|r| r["type"] != "Medication"));
         // Every listed type really answers.
         for r in resources {

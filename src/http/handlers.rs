@@ -274,9 +274,88 @@ pub async fn patch(
         let expected = if_match(&req)?;
         let bytes = read_body(&req, payload, state.max_body_bytes).await?;
         let store = state.store.clone();
-        let w = blocking(move || interaction::patch(&store, &res_type, &id, &bytes, expected))
-            .await?;
+        let w =
+            blocking(move || interaction::patch(&store, &res_type, &id, &bytes, expected)).await?;
         written(&req, &state, out, w, "patched")
+    })
+    .await
+}
+
+/// `Prefer: handling=strict` turns ignored search parameters into errors.
+fn strict_handling(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all("prefer")
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("handling=strict"))
+}
+
+async fn run_search(
+    req: &HttpRequest,
+    state: &AppState,
+    res_type: String,
+    params: Vec<(String, String)>,
+    out: Output,
+) -> Answer {
+    let base = base_url(req, state);
+    let strict = strict_handling(req);
+    let store = state.store.clone();
+    let bundle =
+        blocking(move || interaction::search(&store, &res_type, &params, &base, strict)).await?;
+    Ok(respond::send(HttpResponse::Ok(), Body::Value(bundle), out))
+}
+
+#[utoipa::path(get, path = "/{type}", tag = "FHIR REST",
+    summary = "search: current resources matching every parameter (AND), comma-separated values OR-ed",
+    params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"),
+        ("_count" = Option<u32>, Query, description = "Page size (default 50, at most 1000)"),
+        ("_cursor" = Option<String>, Query, description = "Paging cursor from a next link"),
+        ("_total" = Option<String>, Query, description = "none: leave out the total"),
+        ("_format" = Option<String>, Query, description = "json or xml; overrides Accept"),
+        ("Prefer" = Option<String>, Header, description = "handling=strict: unknown parameters are an error instead of ignored")),
+    responses((status = 200, description = "A searchset Bundle"), (status = 400, description = "A parameter value is malformed, or unknown under handling=strict")))]
+pub async fn search(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    answer(&req, async |out| {
+        run_search(&req, &state, path.into_inner(), query_pairs(&req), out).await
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/{type}/_search", tag = "FHIR REST",
+    summary = "search with the parameters in a form body (and the query string)",
+    params(("type" = String, Path, description = "FHIR resource type, e.g. Patient")),
+    request_body(content = String, description = "Search parameters", content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "A searchset Bundle"), (status = 415, description = "Body is not form-encoded")))]
+pub async fn search_post(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    answer(&req, async |out| {
+        let res_type = path.into_inner();
+        interaction::check_type(&res_type)?;
+        let form = negotiate::is_form(&req);
+        let mut params = query_pairs(&req);
+        let body = read_body(&req, payload, state.max_body_bytes).await;
+        match (body, form) {
+            (Ok(bytes), true) => params.extend(negotiate::form_pairs(&bytes)),
+            (Ok(_), false) => {
+                return Err(FhirError::new(
+                    ErrorKind::UnsupportedMediaType,
+                    "not-supported",
+                    "POST _search takes application/x-www-form-urlencoded parameters",
+                ))
+            }
+            // An empty body is fine: the parameters may all be in the query string.
+            (Err(e), _) if e.kind == ErrorKind::BadRequest => {}
+            (Err(e), _) => return Err(e),
+        }
+        run_search(&req, &state, res_type, params, out).await
     })
     .await
 }

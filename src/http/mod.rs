@@ -46,6 +46,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
+            web::resource("/{type}/_search")
+                .route(web::post().to(search_post))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
             web::resource("/{type}/{id}/_history/{vid}")
                 .route(web::get().to(vread))
                 .default_service(web::to(method_not_allowed)),
@@ -65,6 +70,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/{type}")
+                .route(web::get().to(search))
                 .route(web::post().to(create))
                 .default_service(web::to(method_not_allowed)),
         );

@@ -14,6 +14,8 @@ use super::handlers;
     paths(
         handlers::metadata,
         handlers::create,
+        handlers::search,
+        handlers::search_post,
         handlers::read,
         handlers::update,
         handlers::patch,

@@ -3,15 +3,17 @@
 
 mod history;
 mod patch;
+mod search;
 
 use serde_json::{Map, Value};
 
 use crate::capability;
 use crate::error::{ErrorKind, FhirError};
-use crate::store::{Change, Store, Version, Written};
+use crate::store::{Change, Rendered, Store, Version, Written};
 
 pub use history::{history, HistoryParams};
 pub use patch::patch;
+pub use search::search;
 
 /// A validated resource type from a URL.
 pub fn check_type(res_type: &str) -> Result<(), FhirError> {
@@ -157,7 +159,12 @@ pub fn delete(
 ) -> Result<Written, FhirError> {
     check_type(res_type)?;
     check_id(id)?;
-    let nothing = |_: Option<&str>, _, _| Ok::<_, FhirError>(String::new());
+    let nothing = |_: Option<&str>, _, _| {
+        Ok::<_, FhirError>(Rendered {
+            content: String::new(),
+            index: Vec::new(),
+        })
+    };
     store.write(Change::Delete, res_type, id, if_match, &nothing)
 }
 
@@ -182,9 +189,10 @@ fn body_of_type(res_type: &str, resource: Value) -> Result<Map<String, Value>, F
     }
 }
 
-/// The resource text as stored: `resourceType`, `id` and `meta` first, with the version and
-/// timestamp the server assigned; everything else exactly as received.
-fn with_meta(body: &Map<String, Value>, id: &str, version: i64, last_updated: i64) -> String {
+/// The resource as stored: `resourceType`, `id` and `meta` first, with the version and
+/// timestamp the server assigned; everything else exactly as received. The search index rows
+/// are taken from this final form, so `_lastUpdated` is indexed too.
+fn with_meta(body: &Map<String, Value>, id: &str, version: i64, last_updated: i64) -> Rendered {
     let mut out = Map::with_capacity(body.len() + 2);
     out.insert("resourceType".into(), body["resourceType"].clone());
     out.insert("id".into(), Value::String(id.to_string()));
@@ -207,7 +215,11 @@ fn with_meta(body: &Map<String, Value>, id: &str, version: i64, last_updated: i6
             out.insert(k.clone(), v.clone());
         }
     }
-    Value::Object(out).to_string()
+    let resource = Value::Object(out);
+    Rendered {
+        index: crate::search::extract(&resource),
+        content: resource.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -233,7 +245,7 @@ mod tests {
         let Value::Object(map) = body else {
             unreachable!()
         };
-        let text = with_meta(&map, "p", 2, 0);
+        let text = with_meta(&map, "p", 2, 0).content;
         assert_eq!(
             text,
             r#"{"resourceType":"Patient","id":"p","meta":{"versionId":"2","lastUpdated":"1970-01-01T00:00:00.000000Z","profile":["x"]},"active":true}"#

@@ -2,6 +2,8 @@
 //! `resource_versions` and moves the pointer in `resources`; nothing here knows about HTTP.
 
 mod connection;
+mod index;
+mod query;
 mod schema;
 
 use std::sync::Mutex;
@@ -10,6 +12,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use connection::{parse_url, AnyConnection, Backend};
+pub use query::{Condition, Prefix, RefMatch, SearchQuery, StringMode, TokenMatch};
 use schema::{resource_versions, resources};
 
 /// Why a store call failed.
@@ -63,13 +66,19 @@ impl Change {
 }
 
 /// One stored version of a resource. `content` is `None` for a deletion.
-#[derive(Clone, Debug, PartialEq, Queryable)]
+#[derive(Clone, Debug, PartialEq, Queryable, QueryableByName)]
 pub struct Version {
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub res_type: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub res_id: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub version: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub last_updated: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
     pub deleted: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     pub content: Option<String>,
 }
 
@@ -96,6 +105,16 @@ pub struct Written {
     /// True when nothing was written (delete of something absent or already deleted).
     pub unchanged: bool,
 }
+
+/// A version ready to store: its text and the search index rows it yields.
+pub struct Rendered {
+    pub content: String,
+    pub index: Vec<crate::search::IndexEntry>,
+}
+
+/// Produces a version from the current content (for an edit), the new version number and its
+/// timestamp.
+pub type Render<'a, E> = dyn Fn(Option<&str>, i64, i64) -> Result<Rendered, E> + 'a;
 
 /// Which history to read.
 #[derive(Clone, Debug)]
@@ -206,7 +225,7 @@ impl Store {
         res_type: &str,
         res_id: &str,
         if_match: Option<i64>,
-        render: &dyn Fn(Option<&str>, i64, i64) -> Result<String, E>,
+        render: &Render<'_, E>,
     ) -> Result<Written, E> {
         let _turn = match self.backend {
             Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
@@ -300,7 +319,7 @@ fn write_once<E: From<StoreError>>(
     res_type: &str,
     res_id: &str,
     if_match: Option<i64>,
-    render: &dyn Fn(Option<&str>, i64, i64) -> Result<String, E>,
+    render: &Render<'_, E>,
 ) -> Result<Written, WriteError<E>> {
     let fail = |e: StoreError| WriteError::Failed(E::from(e));
     // Writing the head row first takes its row lock on PostgreSQL, so concurrent writers of
@@ -346,9 +365,15 @@ fn write_once<E: From<StoreError>>(
     }
     let version = head.map_or(1, |(v, _)| v + 1);
     let last_updated = now_micros();
-    let content = match deleting {
+    let rendered = match deleting {
         true => None,
-        false => Some(render(current.as_deref(), version, last_updated).map_err(WriteError::Failed)?),
+        false => {
+            Some(render(current.as_deref(), version, last_updated).map_err(WriteError::Failed)?)
+        }
+    };
+    let (content, entries) = match rendered {
+        Some(r) => (Some(r.content), r.index),
+        None => (None, Vec::new()),
     };
     diesel::insert_into(resource_versions::table)
         .values((
@@ -393,6 +418,10 @@ fn write_once<E: From<StoreError>>(
             }
         }
     }
+    if head.is_some() {
+        index::clear(conn, res_type, res_id)?;
+    }
+    index::insert(conn, res_type, res_id, &entries)?;
     Ok(Written {
         version: Version {
             res_type: res_type.to_string(),

@@ -1,0 +1,134 @@
+//! The search parameters per resource type: the official R4 definitions plus the IKNL PZP
+//! additions, generated into `generated.rs` by `codegen/generate.py`.
+
+use super::generated::PARAMS;
+
+/// The kind of a search parameter, which decides the index table and the matching rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamType {
+    Token,
+    String,
+    Reference,
+    Date,
+    Number,
+    Quantity,
+    Uri,
+    Composite,
+    Special,
+}
+
+/// One search parameter of one resource type.
+#[derive(Debug)]
+pub struct SearchParam {
+    pub resource_type: &'static str,
+    pub code: &'static str,
+    pub kind: ParamType,
+    /// The FHIRPath expression, restricted to this resource type; empty when the parameter is
+    /// not indexed (composites).
+    pub expression: &'static str,
+    /// The resource types a reference parameter may point to.
+    pub targets: &'static [&'static str],
+}
+
+impl SearchParam {
+    /// Whether writes put values for this parameter into an index table.
+    pub fn is_indexed(&self) -> bool {
+        !self.expression.is_empty()
+            && !matches!(self.kind, ParamType::Composite | ParamType::Special)
+    }
+}
+
+/// The parameter `code` of `resource_type`, if the server knows it.
+pub fn param(resource_type: &str, code: &str) -> Option<&'static SearchParam> {
+    PARAMS
+        .binary_search_by(|p| (p.resource_type, p.code).cmp(&(resource_type, code)))
+        .ok()
+        .map(|i| &PARAMS[i])
+}
+
+/// All parameters of `resource_type`, sorted by code; none for an unknown type.
+pub fn params(resource_type: &str) -> impl Iterator<Item = &'static SearchParam> {
+    let start = PARAMS.partition_point(|p| p.resource_type < resource_type);
+    let end = PARAMS.partition_point(|p| p.resource_type <= resource_type);
+    PARAMS[start..end].iter()
+}
+
+/// Every parameter of every type, sorted by resource type and code.
+pub fn all() -> &'static [SearchParam] {
+    PARAMS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_and_unique() {
+        assert!(PARAMS
+            .windows(2)
+            .all(|w| (w[0].resource_type, w[0].code) < (w[1].resource_type, w[1].code)));
+    }
+
+    #[test]
+    fn lookups() {
+        let p = param("Patient", "birthdate").unwrap();
+        assert_eq!(p.kind, ParamType::Date);
+        assert_eq!(p.expression, "Patient.birthDate");
+        let p = param("Observation", "patient").unwrap();
+        assert_eq!(
+            p.expression,
+            "Observation.subject.where(resolve() is Patient)"
+        );
+        assert_eq!(p.targets, ["Patient"]);
+        assert_eq!(
+            param("Observation", "code-value-quantity").unwrap().kind,
+            ParamType::Composite
+        );
+        assert!(!param("Observation", "code-value-quantity")
+            .unwrap()
+            .is_indexed());
+        assert!(param("Patient", "nope").is_none());
+        assert!(param("Nope", "_id").is_none());
+    }
+
+    #[test]
+    fn common_params_on_every_type() {
+        for rt in ["Patient", "Bundle", "Goal", "SearchParameter"] {
+            for code in [
+                "_id",
+                "_lastUpdated",
+                "_profile",
+                "_tag",
+                "_security",
+                "_source",
+            ] {
+                assert!(param(rt, code).is_some(), "{rt} {code}");
+            }
+        }
+        assert!(param("Patient", "_text").is_none());
+    }
+
+    #[test]
+    fn pzp_additions() {
+        let p = param("Goal", "description").unwrap();
+        assert_eq!(
+            (p.kind, p.expression),
+            (ParamType::Token, "Goal.description")
+        );
+        for rt in ["Communication", "CommunicationRequest"] {
+            let p = param(rt, "reason-code").unwrap();
+            assert_eq!(p.kind, ParamType::Token);
+            assert_eq!(p.expression, format!("{rt}.reasonCode"));
+        }
+    }
+
+    #[test]
+    fn params_per_type_sorted() {
+        let codes: Vec<_> = params("Flag").map(|p| p.code).collect();
+        assert!(codes.windows(2).all(|w| w[0] < w[1]));
+        assert!(codes.contains(&"patient") && codes.contains(&"_id"));
+        assert!(params("Nope").next().is_none());
+        let types: std::collections::BTreeSet<_> = all().iter().map(|p| p.resource_type).collect();
+        assert_eq!(types.len(), 32);
+    }
+}

@@ -1,0 +1,440 @@
+//! Search over the index tables: every condition is an `IN (subquery)` on one index table, so
+//! the cost follows the size of the answer and the indexes, not the size of the database.
+//! The SQL is written out here (with bound values only) because diesel's query builder cannot
+//! nest subqueries across both backends at once.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Text};
+
+use super::{AnyConnection, Backend, Store, StoreError, Version};
+
+/// How one token value matches (`code`, `system|code`, `|code`, `system|`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenMatch {
+    /// `None`: any system; `Some(None)`: no system; `Some(Some(s))`: that system.
+    pub system: Option<Option<String>>,
+    pub code: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StringMode {
+    StartsWith,
+    Exact,
+    Contains,
+}
+
+/// A reference value: by type and id, by id alone, or by absolute/canonical URL.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RefMatch {
+    Id {
+        target_type: Option<String>,
+        id: String,
+    },
+    Url {
+        url: String,
+        version: Option<String>,
+    },
+    Identifier {
+        system: Option<String>,
+        value: String,
+    },
+}
+
+/// How a searched range compares with a stored range (FHIR date and number prefixes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefix {
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Sa,
+    Eb,
+    Ap,
+}
+
+/// (prefix, low, high, unit system, unit code); the unit parts only for quantities.
+pub type NumberMatch = (Prefix, f64, f64, Option<String>, Option<String>);
+
+/// One parameter occurrence: its values are OR-ed; the occurrences of a query are AND-ed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Condition {
+    Id(Vec<String>),
+    Token {
+        param: String,
+        values: Vec<TokenMatch>,
+        /// `:text`: match the display text instead of the code.
+        text: Option<Vec<String>>,
+        negate: bool,
+    },
+    String {
+        param: String,
+        values: Vec<String>,
+        mode: StringMode,
+    },
+    Reference {
+        param: String,
+        values: Vec<RefMatch>,
+    },
+    Date {
+        param: String,
+        values: Vec<(Prefix, i64, i64)>,
+    },
+    Number {
+        param: String,
+        values: Vec<NumberMatch>,
+    },
+    Uri {
+        param: String,
+        values: Vec<String>,
+    },
+    /// A condition nothing can satisfy (e.g. a reference to a type the parameter cannot hold).
+    Nothing,
+}
+
+pub struct SearchQuery {
+    pub res_type: String,
+    pub conditions: Vec<Condition>,
+    /// Only resources whose id sorts after this (the paging cursor).
+    pub after_id: Option<String>,
+    pub limit: i64,
+}
+
+/// A value bound to a placeholder.
+enum Bind {
+    Text(String),
+    BigInt(i64),
+    Double(f64),
+}
+
+/// SQL text with its bound values, using the placeholder style of the backend.
+struct Sql {
+    text: String,
+    binds: Vec<Bind>,
+    postgres: bool,
+}
+
+impl Sql {
+    fn new(backend: Backend) -> Sql {
+        Sql {
+            text: String::new(),
+            binds: Vec::new(),
+            postgres: backend == Backend::Postgres,
+        }
+    }
+
+    fn push(&mut self, sql: &str) -> &mut Self {
+        self.text.push_str(sql);
+        self
+    }
+
+    fn bind(&mut self, value: Bind) -> &mut Self {
+        self.binds.push(value);
+        if self.postgres {
+            let n = self.binds.len();
+            self.text.push_str(&format!("${n}"));
+        } else {
+            self.text.push('?');
+        }
+        self
+    }
+
+    fn text(&mut self, v: &str) -> &mut Self {
+        self.bind(Bind::Text(v.to_string()))
+    }
+
+    fn int(&mut self, v: i64) -> &mut Self {
+        self.bind(Bind::BigInt(v))
+    }
+
+    /// `(a OR b OR ...)` over `items`, each written by `each`.
+    fn any<T>(&mut self, items: &[T], mut each: impl FnMut(&mut Sql, &T)) -> &mut Self {
+        self.push("(");
+        if items.is_empty() {
+            self.push("1 = 0");
+        }
+        for (n, item) in items.iter().enumerate() {
+            if n > 0 {
+                self.push(" OR ");
+            }
+            self.push("(");
+            each(self, item);
+            self.push(")");
+        }
+        self.push(")")
+    }
+}
+
+/// LIKE pattern text with `%`, `_` and the escape character itself escaped.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// The stored range [low, high] against the searched range [ql, qh], per FHIR prefix.
+fn range(sql: &mut Sql, low: &str, high: &str, prefix: Prefix, ql: Bind, qh: Bind) {
+    let col = |sql: &mut Sql, c: &str, op: &str, v: Bind| {
+        sql.push(&format!("{c} {op} ")).bind(v);
+    };
+    let copy = |b: &Bind| match b {
+        Bind::Text(t) => Bind::Text(t.clone()),
+        Bind::BigInt(i) => Bind::BigInt(*i),
+        Bind::Double(d) => Bind::Double(*d),
+    };
+    match prefix {
+        Prefix::Eq => {
+            col(sql, low, ">=", ql);
+            sql.push(" AND ");
+            col(sql, high, "<=", qh);
+        }
+        Prefix::Ne => {
+            col(sql, low, "<", ql);
+            sql.push(" OR ");
+            col(sql, high, ">", qh);
+        }
+        Prefix::Gt => col(sql, high, ">", qh),
+        Prefix::Lt => col(sql, low, "<", ql),
+        Prefix::Ge => col(sql, high, ">=", ql),
+        Prefix::Le => col(sql, low, "<=", qh),
+        Prefix::Sa => col(sql, low, ">", qh),
+        Prefix::Eb => col(sql, high, "<", ql),
+        Prefix::Ap => {
+            let (l, h) = (copy(&ql), copy(&qh));
+            col(sql, low, "<=", h);
+            sql.push(" AND ");
+            col(sql, high, ">=", l);
+        }
+    }
+}
+
+/// Widens a range for `ap` (approximately): 10% of its distance from now, or of its width.
+fn approximate(ql: i64, qh: i64) -> (i64, i64) {
+    let now = chrono::Utc::now().timestamp_micros();
+    let margin = ((now - ql).abs() / 10).max(qh.saturating_sub(ql) / 10);
+    (ql.saturating_sub(margin), qh.saturating_add(margin))
+}
+
+/// `res_id IN (SELECT res_id FROM <table> WHERE res_type = ? AND param = ? AND <filter>)`.
+fn ids_in(sql: &mut Sql, table: &str, res_type: &str, param: &str, negate: bool) {
+    sql.push(if negate {
+        " AND res_id NOT IN (SELECT res_id FROM "
+    } else {
+        " AND res_id IN (SELECT res_id FROM "
+    })
+    .push(table)
+    .push(" WHERE res_type = ")
+    .text(res_type)
+    .push(" AND param = ")
+    .text(param)
+    .push(" AND ");
+}
+
+fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
+    match c {
+        Condition::Nothing => {
+            sql.push(" AND 1 = 0");
+        }
+        Condition::Id(ids) => {
+            sql.push(" AND ").any(ids, |sql, id| {
+                sql.push("res_id = ").text(id);
+            });
+        }
+        Condition::Token {
+            param,
+            values,
+            text,
+            negate,
+        } => {
+            ids_in(sql, "search_token", res_type, param, *negate);
+            match text {
+                Some(texts) => sql.any(texts, |sql, t| {
+                    sql.push("LOWER(display) LIKE ")
+                        .text(&format!("%{}%", like_escape(&t.to_lowercase())))
+                        .push(" ESCAPE '\\'");
+                }),
+                None => sql.any(values, |sql, m| {
+                    sql.push("1 = 1");
+                    match &m.system {
+                        None => {}
+                        Some(None) => {
+                            sql.push(" AND system IS NULL");
+                        }
+                        Some(Some(s)) => {
+                            sql.push(" AND system = ").text(s);
+                        }
+                    }
+                    if let Some(code) = &m.code {
+                        sql.push(" AND code = ").text(code);
+                    }
+                }),
+            };
+            sql.push(")");
+        }
+        Condition::String {
+            param,
+            values,
+            mode,
+        } => {
+            ids_in(sql, "search_string", res_type, param, false);
+            sql.any(values, |sql, v| match mode {
+                StringMode::Exact => {
+                    sql.push("exact = ").text(v);
+                }
+                StringMode::StartsWith => {
+                    sql.push("normalized LIKE ")
+                        .text(&format!("{}%", like_escape(v)))
+                        .push(" ESCAPE '\\'");
+                }
+                StringMode::Contains => {
+                    sql.push("normalized LIKE ")
+                        .text(&format!("%{}%", like_escape(v)))
+                        .push(" ESCAPE '\\'");
+                }
+            })
+            .push(")");
+        }
+        Condition::Reference { param, values } => {
+            ids_in(sql, "search_reference", res_type, param, false);
+            sql.any(values, |sql, m| match m {
+                RefMatch::Id { target_type, id } => {
+                    sql.push("target_id = ").text(id);
+                    if let Some(t) = target_type {
+                        sql.push(" AND target_type = ").text(t);
+                    }
+                }
+                RefMatch::Url { url, version } => {
+                    sql.push("url = ").text(url);
+                    if let Some(v) = version {
+                        sql.push(" AND version = ").text(v);
+                    }
+                }
+                RefMatch::Identifier { system, value } => {
+                    sql.push("identifier_value = ").text(value);
+                    if let Some(s) = system {
+                        sql.push(" AND identifier_system = ").text(s);
+                    }
+                }
+            })
+            .push(")");
+        }
+        Condition::Date { param, values } => {
+            ids_in(sql, "search_date", res_type, param, false);
+            sql.any(values, |sql, (p, ql, qh)| {
+                let (ql, qh) = if *p == Prefix::Ap {
+                    approximate(*ql, *qh)
+                } else {
+                    (*ql, *qh)
+                };
+                range(sql, "low", "high", *p, Bind::BigInt(ql), Bind::BigInt(qh));
+            })
+            .push(")");
+        }
+        Condition::Number { param, values } => {
+            ids_in(sql, "search_number", res_type, param, false);
+            sql.any(values, |sql, (p, ql, qh, system, code)| {
+                let (ql, qh) = if *p == Prefix::Ap {
+                    let margin = ql.abs().max(qh.abs()) * 0.1;
+                    (ql - margin, qh + margin)
+                } else {
+                    (*ql, *qh)
+                };
+                sql.push("(");
+                range(
+                    sql,
+                    "value",
+                    "value",
+                    *p,
+                    Bind::Double(ql),
+                    Bind::Double(qh),
+                );
+                sql.push(")");
+                if let Some(s) = system {
+                    sql.push(" AND system = ").text(s);
+                }
+                if let Some(c) = code {
+                    sql.push(" AND (code = ")
+                        .text(c)
+                        .push(" OR unit = ")
+                        .text(c)
+                        .push(")");
+                }
+            })
+            .push(")");
+        }
+        Condition::Uri { param, values } => {
+            ids_in(sql, "search_uri", res_type, param, false);
+            sql.any(values, |sql, v| {
+                sql.push("value = ").text(v);
+            })
+            .push(")");
+        }
+    }
+}
+
+fn filtered(backend: Backend, q: &SearchQuery, select: &str) -> Sql {
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT ")
+        .push(select)
+        .push(" FROM resources WHERE res_type = ")
+        .text(&q.res_type)
+        .push(" AND deleted = FALSE");
+    for c in &q.conditions {
+        condition(&mut sql, &q.res_type, c);
+    }
+    sql
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Runs `sql` on whichever backend the connection is, binding its values in order.
+macro_rules! load {
+    ($conn:expr, $sql:expr, $row:ty) => {{
+        let sql = $sql;
+        match $conn {
+            AnyConnection::Postgresql(c) => load!(@on c, diesel::pg::Pg, sql, $row),
+            AnyConnection::Sqlite(c) => load!(@on c, diesel::sqlite::Sqlite, sql, $row),
+        }
+    }};
+    (@on $c:expr, $db:ty, $sql:expr, $row:ty) => {{
+        let mut query = diesel::sql_query($sql.text).into_boxed::<$db>();
+        for b in $sql.binds {
+            query = match b {
+                Bind::Text(v) => query.bind::<Text, _>(v),
+                Bind::BigInt(v) => query.bind::<BigInt, _>(v),
+                Bind::Double(v) => query.bind::<Double, _>(v),
+            };
+        }
+        query.load::<$row>($c)
+    }};
+}
+
+impl Store {
+    /// One page of the current resources that meet every condition, in id order.
+    pub fn search(&self, q: &SearchQuery) -> Result<Vec<Version>, StoreError> {
+        let mut conn = self.conn()?;
+        let mut sql = filtered(
+            self.backend,
+            q,
+            "res_type, res_id, version, last_updated, deleted, content",
+        );
+        if let Some(after) = &q.after_id {
+            sql.push(" AND res_id > ").text(after);
+        }
+        sql.push(" ORDER BY res_id LIMIT ").int(q.limit);
+        Ok(load!(&mut *conn, sql, Version)?)
+    }
+
+    /// How many current resources meet every condition.
+    pub fn search_total(&self, q: &SearchQuery) -> Result<i64, StoreError> {
+        let mut conn = self.conn()?;
+        let sql = filtered(self.backend, q, "COUNT(*) AS n");
+        let rows: Vec<Count> = load!(&mut *conn, sql, Count)?;
+        Ok(rows.first().map_or(0, |c| c.n))
+    }
+}

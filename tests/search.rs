@@ -1,0 +1,195 @@
+//! Search over the index: every parameter type, modifiers and prefixes, AND/OR, paging, index
+//! upkeep on update and delete, unknown parameters, POST _search.
+
+mod common;
+
+use actix_web::http::Method;
+use common::*;
+use serde_json::{json, Value};
+
+const BSN: &str = "http://fhir.nl/fhir/NamingSystem/bsn";
+
+async fn load(app: &TestApp) {
+    let resources = [
+        json!({"resourceType": "Patient", "id": "p1", "active": true, "gender": "female", "birthDate": "1950-02-03",
+               "identifier": [{"system": BSN, "value": "999911120"}],
+               "name": [{"family": "van der Sluijs", "given": ["Émile"]}]}),
+        json!({"resourceType": "Patient", "id": "p2", "gender": "male", "birthDate": "1941-05-17",
+               "identifier": [{"system": BSN, "value": "999998298"}],
+               "name": [{"family": "Hartman", "given": ["Hendrik"]}]}),
+        json!({"resourceType": "Patient", "id": "p3", "birthDate": "1941", "name": [{"family": "Ğürsel"}]}),
+        json!({"resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": "Patient/p1"},
+               "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+               "effectiveDateTime": "2020-03-15T10:00:00+01:00",
+               "valueQuantity": {"value": 72.50, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}),
+        json!({"resourceType": "Observation", "id": "o2", "status": "final", "subject": {"reference": "Patient/p2"},
+               "code": {"coding": [{"system": "http://snomed.info/sct", "code": "27113001"}], "text": "Lichaamsgewicht"},
+               "effectiveDateTime": "2021",
+               "valueQuantity": {"value": 80, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}),
+        json!({"resourceType": "QuestionnaireResponse", "id": "qr1", "status": "completed",
+               "questionnaire": "https://api.iknl.nl/docs/pzp/r4/Questionnaire/ACP-zib2020|1.0.0-rc1",
+               "subject": {"reference": "Patient/p1"}}),
+    ];
+    for r in resources {
+        let path = format!(
+            "{}/{}",
+            r["resourceType"].as_str().unwrap(),
+            r["id"].as_str().unwrap()
+        );
+        app.put_json(&path, &r).await.expect(201);
+    }
+}
+
+/// The ids a search returns, sorted.
+async fn ids(app: &TestApp, query: &str) -> Vec<String> {
+    let b = app.get(query).await.expect(200).json();
+    assert_eq!(b["type"], "searchset", "{b}");
+    let mut ids: Vec<String> = b["entry"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter(|e| e["search"]["mode"] == "match")
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    assert_eq!(
+        b["total"].as_u64().unwrap() as usize,
+        ids.len(),
+        "{query}: total"
+    );
+    ids
+}
+
+fn v(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+backend_tests! {
+    async fn string_parameters(app) {
+        load(&app).await;
+        assert_eq!(ids(&app, "Patient?family=van").await, v(&["p1"]));
+        assert_eq!(ids(&app, "Patient?family=VAN%20DER").await, v(&["p1"]));
+        assert_eq!(ids(&app, "Patient?name=emile").await, v(&["p1"]));
+        assert_eq!(ids(&app, "Patient?name=%C3%A9mile").await, v(&["p1"]));
+        assert_eq!(ids(&app, "Patient?name=gursel").await, v(&["p3"]));
+        assert_eq!(ids(&app, "Patient?family:exact=Hartman").await, v(&["p2"]));
+        assert!(ids(&app, "Patient?family:exact=hartman").await.is_empty());
+        assert_eq!(ids(&app, "Patient?family:contains=urs").await, v(&["p3"]));
+        assert_eq!(ids(&app, "Patient?family=hart,sluijs").await, v(&["p2"]));
+        assert_eq!(ids(&app, "Patient?name=hart,emile").await, v(&["p1", "p2"]));
+        assert!(ids(&app, "Patient?family=100%25").await.is_empty());
+    }
+
+    async fn token_parameters(app) {
+        load(&app).await;
+        assert_eq!(ids(&app, &format!("Patient?identifier={BSN}|999911120")).await, v(&["p1"]));
+        assert_eq!(ids(&app, "Patient?identifier=999998298").await, v(&["p2"]));
+        assert!(ids(&app, "Patient?identifier=|999911120").await.is_empty());
+        assert_eq!(ids(&app, &format!("Patient?identifier={BSN}|")).await, v(&["p1", "p2"]));
+        assert_eq!(ids(&app, "Patient?gender=male,female").await, v(&["p1", "p2"]));
+        assert_eq!(ids(&app, "Patient?gender:not=male").await, v(&["p1", "p3"]));
+        assert_eq!(ids(&app, "Patient?active=true").await, v(&["p1"]));
+        assert_eq!(ids(&app, "Observation?code=http://loinc.org|29463-7").await, v(&["o1"]));
+        assert_eq!(ids(&app, "Observation?code=27113001").await, v(&["o2"]));
+        assert_eq!(ids(&app, "Observation?code:text=lichaams").await, v(&["o2"]));
+        assert_eq!(ids(&app, "Patient?_id=p1,p3").await, v(&["p1", "p3"]));
+        assert_eq!(ids(&app, "Patient?_id=p1&gender=male").await, v(&[]));
+    }
+
+    async fn date_parameters(app) {
+        load(&app).await;
+        assert_eq!(ids(&app, "Patient?birthdate=1941").await, v(&["p2", "p3"]));
+        assert_eq!(ids(&app, "Patient?birthdate=1941-05").await, v(&["p2"]));
+        assert_eq!(ids(&app, "Patient?birthdate=eq1941-05-17").await, v(&["p2"]));
+        assert_eq!(ids(&app, "Patient?birthdate=ge1950").await, v(&["p1"]));
+        assert_eq!(ids(&app, "Patient?birthdate=lt1945").await, v(&["p2", "p3"]));
+        assert_eq!(ids(&app, "Patient?birthdate=sa1941-12-31").await, v(&["p1"]));
+        assert_eq!(ids(&app, "Patient?birthdate=eb1950").await, v(&["p2", "p3"]));
+        assert_eq!(ids(&app, "Patient?birthdate=ne1941").await, v(&["p1"]));
+        assert_eq!(ids(&app, "Patient?birthdate=ge1941&birthdate=le1941-12-31").await, v(&["p2", "p3"]));
+        assert_eq!(ids(&app, "Observation?date=2020-03").await, v(&["o1"]));
+        assert_eq!(ids(&app, "Observation?date=2020-03-15T09:00:00Z").await, v(&["o1"]));
+        assert_eq!(ids(&app, "Observation?date=ge2021-01-01").await, v(&["o2"]));
+        assert_eq!(ids(&app, "Observation?date=gt2020-03-15T12:00:00%2B02:00").await, v(&["o2"]));
+        let (code, _, expr) = app.get("Patient?birthdate=yesterday").await.expect(400).issue();
+        assert_eq!(code, "value");
+        assert_eq!(expr.as_deref(), Some("birthdate"));
+    }
+
+    async fn reference_number_and_uri_parameters(app) {
+        load(&app).await;
+        assert_eq!(ids(&app, "Observation?subject=Patient/p1").await, v(&["o1"]));
+        assert_eq!(ids(&app, "Observation?patient=p1").await, v(&["o1"]));
+        assert_eq!(ids(&app, "Observation?subject:Patient=p2").await, v(&["o2"]));
+        assert!(ids(&app, "Observation?subject:Device=p2").await.is_empty());
+        assert_eq!(ids(&app, &format!("Observation?subject={}", app.url("Patient/p1"))).await, v(&["o1"]));
+        assert_eq!(ids(&app, "Observation?subject=Patient/p1,Patient/p2").await, v(&["o1", "o2"]));
+        assert_eq!(ids(&app, "Observation?value-quantity=72.5").await, v(&["o1"]));
+        assert_eq!(ids(&app, "Observation?value-quantity=72.50|http://unitsofmeasure.org|kg").await, v(&["o1"]));
+        assert!(ids(&app, "Observation?value-quantity=72.5||g").await.is_empty());
+        assert_eq!(ids(&app, "Observation?value-quantity=gt75").await, v(&["o2"]));
+        assert_eq!(ids(&app, "Observation?value-quantity=le72.5").await, v(&["o1"]));
+        assert_eq!(
+            ids(&app, "QuestionnaireResponse?questionnaire=https://api.iknl.nl/docs/pzp/r4/Questionnaire/ACP-zib2020").await,
+            v(&["qr1"])
+        );
+        assert_eq!(ids(&app, "QuestionnaireResponse?subject=Patient/p1").await, v(&["qr1"]));
+        assert_eq!(ids(&app, "QuestionnaireResponse?patient=Patient/p1").await, v(&["qr1"]));
+        app.get("Observation?value-quantity=heavy").await.expect(400).issue();
+    }
+
+    async fn index_follows_updates_and_deletes(app) {
+        load(&app).await;
+        let mut p1: Value = app.get("Patient/p1").await.json();
+        p1["name"][0]["family"] = json!("Mulder");
+        app.put_json("Patient/p1", &p1).await.expect(200);
+        assert!(ids(&app, "Patient?family=van").await.is_empty());
+        assert_eq!(ids(&app, "Patient?family=mulder").await, v(&["p1"]));
+        app.delete("Patient/p2").await.expect(200);
+        assert!(ids(&app, "Patient?gender=male").await.is_empty());
+        assert_eq!(ids(&app, "Patient").await, v(&["p1", "p3"]));
+        app.send(Method::PATCH, "Patient/p3", &[("Content-Type", "application/json-patch+json")],
+            Some(json!([{"op": "add", "path": "/gender", "value": "male"}]).to_string().into_bytes())).await.expect(200);
+        assert_eq!(ids(&app, "Patient?gender=male").await, v(&["p3"]));
+    }
+
+    async fn paging_unknown_parameters_and_formats(app) {
+        load(&app).await;
+        let first = app.get("Patient?_count=2").await.expect(200).json();
+        assert_eq!(first["total"], 3);
+        assert_eq!(first["entry"].as_array().unwrap().len(), 2);
+        let next = first["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").unwrap();
+        let next = next["url"].as_str().unwrap().strip_prefix(&app.base).unwrap().to_string();
+        let second = app.get(&next).await.expect(200).json();
+        assert_eq!(second["entry"].as_array().unwrap().len(), 1);
+        assert!(second["link"].as_array().unwrap().iter().all(|l| l["relation"] != "next"));
+        let mut all: Vec<&str> = first["entry"].as_array().unwrap().iter()
+            .chain(second["entry"].as_array().unwrap())
+            .map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+        all.sort();
+        assert_eq!(all, ["p1", "p2", "p3"]);
+        app.get("Patient?_count=x").await.expect(400).issue();
+
+        let lenient = app.get("Patient?foo=bar&gender=male").await.expect(200).json();
+        let entries = lenient["entry"].as_array().unwrap();
+        assert_eq!(entries.len(), 2);
+        let outcome = entries.iter().find(|e| e["search"]["mode"] == "outcome").unwrap();
+        assert!(outcome["resource"]["issue"][0]["diagnostics"].as_str().unwrap().contains("foo"));
+        let (code, _, expr) = app.get_with("Patient?foo=bar", &[("Prefer", "handling=strict")]).await.expect(400).issue();
+        assert_eq!(code, "not-supported");
+        assert_eq!(expr.as_deref(), Some("foo"));
+        app.get("Patient?family:fuzzy=x").await.expect(400).issue();
+        app.get("Foo?x=1").await.expect(404).issue();
+
+        let xml = app.get("Patient?gender=male&_format=xml").await.expect(200).text();
+        assert!(xml.contains("<Bundle") && xml.contains("<value value=\"searchset\"/>") || xml.contains("searchset"), "{xml}");
+
+        let form = app.send(Method::POST, "Patient/_search", &[("Content-Type", "application/x-www-form-urlencoded")],
+            Some(b"family=van+der&gender=female".to_vec())).await.expect(200).json();
+        assert_eq!(form["total"], 1);
+        assert_eq!(form["entry"][0]["resource"]["id"], "p1");
+        app.send(Method::POST, "Patient/_search", &[("Content-Type", FHIR_JSON)], Some(b"{}".to_vec())).await.expect(415);
+    }
+}
