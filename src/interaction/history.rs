@@ -11,6 +11,22 @@ use crate::store::{HistoryEntry, HistoryQuery, HistoryScope, Store};
 const DEFAULT_COUNT: i64 = 50;
 const MAX_COUNT: i64 = 1000;
 
+/// The page size `_count` asks for: a whole number, capped at the largest page.
+pub(super) fn page_size(count: Option<&str>) -> Result<i64, FhirError> {
+    match count {
+        None => Ok(DEFAULT_COUNT),
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(|n| n.min(MAX_COUNT))
+            .ok_or_else(|| {
+                FhirError::bad_request("value", format!("_count must be a whole number, not '{c}'"))
+                    .at("_count")
+            }),
+    }
+}
+
 /// The query parameters of a history request, still as text.
 #[derive(Clone, Debug, Default)]
 pub struct HistoryParams {
@@ -40,18 +56,7 @@ pub fn history(
             format!("{t}/{id}/_history")
         }
     };
-    let count = match &params.count {
-        None => DEFAULT_COUNT,
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(|n| n.min(MAX_COUNT))
-            .ok_or_else(|| {
-                FhirError::bad_request("value", format!("_count must be a whole number, not '{c}'"))
-                    .at("_count")
-            })?,
-    };
+    let count = page_size(params.count.as_deref())?;
     let since = params.since.as_deref().map(parse_since).transpose()?;
     let before_seq = match &params.cursor {
         None => None,

@@ -4,14 +4,11 @@
 use fhir_format::Severity;
 use serde_json::{json, Value};
 
-use super::history::encode_query_value;
+use super::history::{encode_query_value, page_size};
 use super::{check_type, format_instant};
 use crate::error::{issue, operation_outcome, FhirError};
 use crate::search::{self, ParamType};
 use crate::store::{Condition, Prefix, RefMatch, SearchQuery, Store, StringMode, TokenMatch};
-
-const DEFAULT_COUNT: i64 = 50;
-const MAX_COUNT: i64 = 1000;
 
 /// Parameters that steer the answer rather than select resources.
 const CONTROL: &[&str] = &["_format", "_pretty", "_count", "_cursor", "_total"];
@@ -295,20 +292,7 @@ pub fn search(
         }
     }
     let get = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
-    let count = match get("_count") {
-        None => DEFAULT_COUNT,
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(|n| n.min(MAX_COUNT))
-            .ok_or_else(|| {
-                invalid(
-                    "_count",
-                    format!("_count must be a whole number, not '{c}'"),
-                )
-            })?,
-    };
+    let count = page_size(get("_count"))?;
     let mut query = SearchQuery {
         res_type: res_type.to_string(),
         conditions,

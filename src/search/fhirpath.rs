@@ -430,60 +430,6 @@ impl Parser<'_> {
 
 // Evaluation.
 
-/// The FHIR data types that can follow the name of a choice element (`value[x]`).
-const CHOICE_TYPES: &[&str] = &[
-    "base64Binary",
-    "boolean",
-    "canonical",
-    "code",
-    "date",
-    "dateTime",
-    "decimal",
-    "id",
-    "instant",
-    "integer",
-    "markdown",
-    "oid",
-    "positiveInt",
-    "string",
-    "time",
-    "unsignedInt",
-    "uri",
-    "url",
-    "uuid",
-    "Address",
-    "Age",
-    "Annotation",
-    "Attachment",
-    "CodeableConcept",
-    "Coding",
-    "ContactPoint",
-    "Count",
-    "Distance",
-    "Duration",
-    "HumanName",
-    "Identifier",
-    "Money",
-    "Period",
-    "Quantity",
-    "Range",
-    "Ratio",
-    "Reference",
-    "SampledData",
-    "Signature",
-    "Timing",
-    "ContactDetail",
-    "Contributor",
-    "DataRequirement",
-    "Expression",
-    "ParameterDefinition",
-    "RelatedArtifact",
-    "TriggerDefinition",
-    "UsageContext",
-    "Dosage",
-    "Meta",
-];
-
 /// Whether a value of type `actual` is a `wanted`, subtypes included.
 fn is_a(actual: &str, wanted: &str) -> bool {
     actual == wanted
@@ -527,10 +473,8 @@ fn children<'v>(value: &'v Value, name: &str) -> Vec<(&'v Value, Option<&'static
             if !suffix.starts_with(|c: char| c.is_ascii_uppercase()) {
                 return None;
             }
-            let ty = CHOICE_TYPES
-                .iter()
-                .find(|t| t.eq_ignore_ascii_case(suffix))?;
-            Some(flatten(v, Some(*ty)))
+            let ty = fhir_format::choice_type(suffix)?;
+            Some(flatten(v, Some(ty)))
         })
         .flatten()
         .collect()

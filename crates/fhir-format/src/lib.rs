@@ -144,6 +144,16 @@ pub fn is_primitive_type(name: &str) -> bool {
     table::is_primitive_type(name)
 }
 
+/// The data type a choice element's suffix names (`Quantity` in `valueQuantity`, `DateTime`
+/// in `effectiveDateTime` → `dateTime`), if it is an R4 data type.
+pub fn choice_type(suffix: &str) -> Option<&'static str> {
+    generated::PRIMITIVE_TYPES
+        .iter()
+        .chain(generated::COMPLEX_TYPES)
+        .find(|t| t.eq_ignore_ascii_case(suffix))
+        .copied()
+}
+
 /// Validate an already-parsed JSON value (same checks as `parse` for JSON).
 ///
 /// Meant for the server after it edits a resource (e.g. `meta`). Empty when valid.
