@@ -95,10 +95,21 @@ pub fn capability_statement(base_url: &str, date: &str) -> Value {
                 .filter(|p| p.is_indexed())
                 .map(|p| json!({ "name": p.code, "type": param_type(p.kind) }))
                 .collect();
-            json!({
+            let references = |p: &&search::SearchParam| p.kind == ParamType::Reference;
+            let includes: Vec<String> = search::params(t)
+                .filter(references)
+                .map(|p| format!("{t}:{}", p.code))
+                .collect();
+            let revincludes: Vec<String> = RESOURCE_TYPES
+                .iter()
+                .flat_map(|s| search::params(s))
+                .filter(references)
+                .filter(|p| p.targets.contains(t))
+                .map(|p| format!("{}:{}", p.resource_type, p.code))
+                .collect();
+            let mut resource = json!({
                 "type": t,
                 "interaction": interactions(TYPE_INTERACTIONS),
-                "searchParam": search_params,
                 "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": true,
@@ -106,7 +117,20 @@ pub fn capability_statement(base_url: &str, date: &str) -> Value {
                 "conditionalCreate": false,
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",
-            })
+            });
+            // FHIR JSON has no empty arrays.
+            for (key, list) in [
+                ("searchInclude", includes),
+                ("searchRevInclude", revincludes),
+            ] {
+                if !list.is_empty() {
+                    resource[key] = json!(list);
+                }
+            }
+            if !search_params.is_empty() {
+                resource["searchParam"] = json!(search_params);
+            }
+            resource
         })
         .collect();
     json!({

@@ -24,6 +24,9 @@ backend_tests! {
         for p in ["_id", "_lastUpdated", "identifier", "family", "birthdate"] {
             assert!(params.contains(&p), "{p} missing");
         }
+        let consent = resources.iter().find(|r| r["type"] == "Consent").unwrap();
+        assert!(consent["searchInclude"].as_array().unwrap().contains(&serde_json::json!("Consent:actor")));
+        assert!(patient["searchRevInclude"].as_array().unwrap().contains(&serde_json::json!("Observation:subject")));
         assert!(resources.iter().all(|r| r["type"] != "Medication"));
         // Every listed type really answers.
         for r in resources {

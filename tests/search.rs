@@ -192,4 +192,42 @@ backend_tests! {
         assert_eq!(form["entry"][0]["resource"]["id"], "p1");
         app.send(Method::POST, "Patient/_search", &[("Content-Type", FHIR_JSON)], Some(b"{}".to_vec())).await.expect(415);
     }
+
+    async fn include_and_revinclude(app) {
+        load(&app).await;
+        let modes = |b: &Value| -> Vec<(String, String)> {
+            let mut m: Vec<(String, String)> = b["entry"].as_array().unwrap().iter()
+                .map(|e| (e["resource"]["id"].as_str().unwrap().to_string(), e["search"]["mode"].as_str().unwrap().to_string()))
+                .collect();
+            m.sort();
+            m
+        };
+        let pair = |id: &str, mode: &str| (id.to_string(), mode.to_string());
+
+        let b = app.get("Observation?_id=o1&_include=Observation:subject").await.expect(200).json();
+        assert_eq!(b["total"], 1, "includes are not counted");
+        assert_eq!(modes(&b), [pair("o1", "match"), pair("p1", "include")]);
+        let b = app.get("Observation?_include=Observation:subject:Patient").await.expect(200).json();
+        assert_eq!(modes(&b), [pair("o1", "match"), pair("o2", "match"), pair("p1", "include"), pair("p2", "include")]);
+        let b = app.get("Observation?_id=o1&_include=Observation:subject:Device").await.expect(200).json();
+        assert_eq!(modes(&b), [pair("o1", "match")]);
+
+        let b = app.get("Patient?_id=p1&_revinclude=Observation:subject&_revinclude=QuestionnaireResponse:subject").await.expect(200).json();
+        assert_eq!(modes(&b), [pair("o1", "include"), pair("p1", "match"), pair("qr1", "include")]);
+        // A resource that is already a match is not repeated as an include.
+        let b = app.get("Patient?_revinclude=Observation:subject&_include=Patient:general-practitioner").await.expect(200).json();
+        assert_eq!(b["entry"].as_array().unwrap().len(), 5);
+
+        // Deleted targets are not included.
+        app.delete("Patient/p1").await.expect(200);
+        let b = app.get("Observation?_id=o1&_include=Observation:subject").await.expect(200).json();
+        assert_eq!(modes(&b), [pair("o1", "match")]);
+
+        let (_, _, expr) = app.get("Observation?_include=Observation:nonsense").await.expect(400).issue();
+        assert_eq!(expr.as_deref(), Some("_include"));
+        app.get("Observation?_include=Patient:general-practitioner").await.expect(400).issue();
+        app.get("Observation?_include=subject").await.expect(400).issue();
+        let (code, _, _) = app.get("Observation?_include:iterate=Observation:subject").await.expect(400).issue();
+        assert_eq!(code, "not-supported");
+    }
 }

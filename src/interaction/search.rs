@@ -11,7 +11,100 @@ use crate::search::{self, ParamType};
 use crate::store::{Condition, Prefix, RefMatch, SearchQuery, Store, StringMode, TokenMatch};
 
 /// Parameters that steer the answer rather than select resources.
-const CONTROL: &[&str] = &["_format", "_pretty", "_count", "_cursor", "_total"];
+const CONTROL: &[&str] = &[
+    "_format",
+    "_pretty",
+    "_count",
+    "_cursor",
+    "_total",
+    "_include",
+    "_revinclude",
+];
+
+/// One `_include` or `_revinclude` value: `Source:param[:TargetType]`.
+struct Inclusion<'a> {
+    source: &'a str,
+    param: &'a str,
+    target: Option<&'a str>,
+}
+
+fn inclusion<'a>(name: &str, value: &'a str) -> Result<Inclusion<'a>, FhirError> {
+    let mut parts = value.split(':');
+    let (Some(source), Some(param)) = (parts.next(), parts.next()) else {
+        return Err(invalid(
+            name,
+            format!("{name} must look like Type:parameter, not '{value}'"),
+        ));
+    };
+    let target = parts.next();
+    let known = search::param(source, param).is_some_and(|p| p.kind == ParamType::Reference);
+    if !known || parts.next().is_some() {
+        return Err(invalid(
+            name,
+            format!("'{value}' does not name a reference search parameter of {source}"),
+        ));
+    }
+    Ok(Inclusion {
+        source,
+        param,
+        target,
+    })
+}
+
+/// The resources `_include` and `_revinclude` add to a page of matches, each once and none
+/// that is already a match.
+fn included(
+    store: &Store,
+    res_type: &str,
+    params: &[(String, String)],
+    found: &[crate::store::Version],
+) -> Result<Vec<crate::store::Version>, FhirError> {
+    let ids: Vec<String> = found.iter().map(|v| v.res_id.clone()).collect();
+    let mut seen: std::collections::HashSet<(String, String)> = found
+        .iter()
+        .map(|v| (v.res_type.clone(), v.res_id.clone()))
+        .collect();
+    let mut out = Vec::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    for (name, value) in params {
+        let wanted: Vec<(String, Vec<String>)> = match name.as_str() {
+            "_include" => {
+                let inc = inclusion(name, value)?;
+                if inc.source != res_type {
+                    return Err(invalid(
+                        name,
+                        format!("{value} does not start from {res_type}"),
+                    ));
+                }
+                let mut by_type: std::collections::BTreeMap<String, Vec<String>> =
+                    Default::default();
+                for (t, id) in store.referenced(res_type, &ids, inc.param, inc.target)? {
+                    by_type.entry(t).or_default().push(id);
+                }
+                by_type.into_iter().collect()
+            }
+            "_revinclude" => {
+                let inc = inclusion(name, value)?;
+                if inc.target.is_some_and(|t| t != res_type) {
+                    continue;
+                }
+                let sources = store.referencing(inc.source, inc.param, res_type, &ids)?;
+                vec![(inc.source.to_string(), sources)]
+            }
+            _ => continue,
+        };
+        for (t, ids) in wanted {
+            for v in store.current_many(&t, &ids)? {
+                if seen.insert((v.res_type.clone(), v.res_id.clone())) {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// Splits a parameter value on unescaped commas (`\,` is a literal comma).
 fn split_values(v: &str) -> Vec<String> {
@@ -279,6 +372,16 @@ pub fn search(
         if CONTROL.contains(&name.as_str()) {
             continue;
         }
+        if name.starts_with("_include:") || name.starts_with("_revinclude:") {
+            return Err(FhirError::bad_request(
+                "not-supported",
+                format!(
+                    "{name} is not supported yet; use {} without a modifier",
+                    name.split(':').next().unwrap_or_default()
+                ),
+            )
+            .at(name.clone()));
+        }
         match condition(res_type, name, value, base_url)? {
             Some(c) => conditions.push(c),
             None if strict => {
@@ -332,14 +435,19 @@ pub fn search(
             links.push(json!({ "relation": "next", "url": link(Some(&last.res_id)) }));
         }
     }
-    let mut entries = Vec::with_capacity(found.len() + 1);
-    for v in &found {
+    let extra = included(store, res_type, params, &found)?;
+    let mut entries = Vec::with_capacity(found.len() + extra.len() + 1);
+    let modes = found
+        .iter()
+        .map(|v| (v, "match"))
+        .chain(extra.iter().map(|v| (v, "include")));
+    for (v, mode) in modes {
         let resource: Value = serde_json::from_str(v.content.as_deref().unwrap_or("{}"))
             .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))?;
         entries.push(json!({
             "fullUrl": format!("{base_url}/{}/{}", v.res_type, v.res_id),
             "resource": resource,
-            "search": { "mode": "match" },
+            "search": { "mode": mode },
         }));
     }
     if !ignored.is_empty() {

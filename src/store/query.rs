@@ -438,3 +438,78 @@ impl Store {
         Ok(rows.first().map_or(0, |c| c.n))
     }
 }
+
+impl Store {
+    /// The current, not deleted resources among `ids` of one type.
+    pub fn current_many(&self, res_type: &str, ids: &[String]) -> Result<Vec<Version>, StoreError> {
+        use super::schema::resources as r;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn()?;
+        Ok(r::table
+            .filter(r::res_type.eq(res_type))
+            .filter(r::res_id.eq_any(ids))
+            .filter(r::deleted.eq(false))
+            .select((
+                r::res_type,
+                r::res_id,
+                r::version,
+                r::last_updated,
+                r::deleted,
+                r::content,
+            ))
+            .order(r::res_id.asc())
+            .load::<Version>(&mut *conn)?)
+    }
+
+    /// The (type, id) targets that parameter `param` of the resources `ids` refers to,
+    /// optionally only those of `target_type`.
+    pub fn referenced(
+        &self,
+        res_type: &str,
+        ids: &[String],
+        param: &str,
+        target_type: Option<&str>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        use super::schema::search_reference as sr;
+        let mut conn = self.conn()?;
+        let mut query = sr::table
+            .filter(sr::res_type.eq(res_type))
+            .filter(sr::res_id.eq_any(ids))
+            .filter(sr::param.eq(param))
+            .into_boxed();
+        if let Some(t) = target_type {
+            query = query.filter(sr::target_type.eq(t));
+        }
+        let rows: Vec<(Option<String>, Option<String>)> = query
+            .select((sr::target_type, sr::target_id))
+            .distinct()
+            .load(&mut *conn)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(t, id)| Some((t?, id?)))
+            .collect())
+    }
+
+    /// The ids of `source_type` resources whose `param` refers to one of `target_ids` of
+    /// `target_type`.
+    pub fn referencing(
+        &self,
+        source_type: &str,
+        param: &str,
+        target_type: &str,
+        target_ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        use super::schema::search_reference as sr;
+        let mut conn = self.conn()?;
+        Ok(sr::table
+            .filter(sr::res_type.eq(source_type))
+            .filter(sr::param.eq(param))
+            .filter(sr::target_type.eq(target_type))
+            .filter(sr::target_id.eq_any(target_ids))
+            .select(sr::res_id)
+            .distinct()
+            .load(&mut *conn)?)
+    }
+}
