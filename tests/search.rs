@@ -230,4 +230,24 @@ backend_tests! {
         let (code, _, _) = app.get("Observation?_include:iterate=Observation:subject").await.expect(400).issue();
         assert_eq!(code, "not-supported");
     }
+
+    async fn chained_parameters(app) {
+        load(&app).await;
+        assert_eq!(ids(&app, "Observation?subject.name=emile").await, v(&["o1"]));
+        assert_eq!(ids(&app, "Observation?subject:Patient.birthdate=1941").await, v(&["o2"]));
+        assert_eq!(ids(&app, &format!("Observation?subject.identifier={BSN}|999998298")).await, v(&["o2"]));
+        assert_eq!(ids(&app, "Observation?patient.gender=male,female").await, v(&["o1", "o2"]));
+        assert_eq!(ids(&app, "QuestionnaireResponse?subject.family=van").await, v(&["qr1"]));
+        assert_eq!(ids(&app, "QuestionnaireResponse?subject:Patient._id=p1").await, v(&["qr1"]));
+        assert!(ids(&app, "Observation?subject.name=emile&code=27113001").await.is_empty());
+
+        app.delete("Patient/p2").await.expect(200);
+        assert!(ids(&app, "Observation?subject.gender=male").await.is_empty());
+
+        let (_, _, expr) = app.get("Observation?subject.nonsense=x").await.expect(400).issue();
+        assert_eq!(expr.as_deref(), Some("subject.nonsense"));
+        app.get("Observation?code.name=x").await.expect(400).issue();
+        app.get("Observation?subject:Organization.name=x").await.expect(400).issue();
+        app.get("Observation?subject.general-practitioner.organization.partof.name=x").await.expect(400).issue();
+    }
 }

@@ -211,6 +211,61 @@ fn reference(v: &str, type_modifier: Option<&str>, base_url: &str) -> RefMatch {
     }
 }
 
+/// How many links a chained parameter may have (`a.b.c.d` is three).
+const MAX_CHAIN: usize = 3;
+
+/// A chained parameter `link[:Type].rest=value`: `link` is a reference parameter of
+/// `res_type`, and `rest` is searched on each target type that knows it.
+fn chain(
+    res_type: &str,
+    name: &str,
+    link: &str,
+    rest: &str,
+    value: &str,
+    base_url: &str,
+) -> Result<Condition, FhirError> {
+    if name.matches('.').count() > MAX_CHAIN {
+        return Err(FhirError::bad_request(
+            "not-supported",
+            format!("chains longer than {MAX_CHAIN} links are not supported"),
+        )
+        .at(name.to_string()));
+    }
+    let (code, type_modifier) = match link.split_once(':') {
+        Some((c, t)) => (c, Some(t)),
+        None => (link, None),
+    };
+    let p = search::param(res_type, code)
+        .filter(|p| p.kind == ParamType::Reference)
+        .ok_or_else(|| {
+            invalid(
+                name,
+                format!("'{code}' is not a reference search parameter of {res_type}"),
+            )
+        })?;
+    let candidates: Vec<&str> = match type_modifier {
+        Some(t) if p.targets.contains(&t) => vec![t],
+        Some(t) => return Err(invalid(name, format!("{code} cannot refer to a {t}"))),
+        None => p.targets.to_vec(),
+    };
+    let mut targets = Vec::new();
+    for t in candidates {
+        if let Some(c) = condition(t, rest, value, base_url)? {
+            targets.push((t.to_string(), c));
+        }
+    }
+    if targets.is_empty() {
+        return Err(invalid(
+            name,
+            format!("no resource type that {code} refers to has a search parameter '{rest}'"),
+        ));
+    }
+    Ok(Condition::Chain {
+        param: p.code.to_string(),
+        targets,
+    })
+}
+
 /// Turns one `name[:modifier]=value` into a condition.
 fn condition(
     res_type: &str,
@@ -218,6 +273,9 @@ fn condition(
     value: &str,
     base_url: &str,
 ) -> Result<Option<Condition>, FhirError> {
+    if let Some((link, rest)) = name.split_once('.') {
+        return chain(res_type, name, link, rest, value, base_url).map(Some);
+    }
     let (code, modifier) = match name.split_once(':') {
         Some((c, m)) => (c, Some(m)),
         None => (name, None),

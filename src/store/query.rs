@@ -91,6 +91,12 @@ pub enum Condition {
     },
     /// A condition nothing can satisfy (e.g. a reference to a type the parameter cannot hold).
     Nothing,
+    /// A chained parameter: `param` refers to a current resource of one of the target types
+    /// that meets that type's condition (alternatives OR-ed).
+    Chain {
+        param: String,
+        targets: Vec<(String, Condition)>,
+    },
 }
 
 pub struct SearchQuery {
@@ -235,6 +241,19 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
     match c {
         Condition::Nothing => {
             sql.push(" AND 1 = 0");
+        }
+        Condition::Chain { param, targets } => {
+            ids_in(sql, "search_reference", res_type, param, false);
+            sql.any(targets, |sql, (target_type, inner)| {
+                sql.push("target_type = ")
+                    .text(target_type)
+                    .push(" AND target_id IN (SELECT res_id FROM resources WHERE res_type = ")
+                    .text(target_type)
+                    .push(" AND deleted = FALSE");
+                condition(sql, target_type, inner);
+                sql.push(")");
+            })
+            .push(")");
         }
         Condition::Id(ids) => {
             sql.push(" AND ").any(ids, |sql, id| {
