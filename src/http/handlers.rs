@@ -146,6 +146,18 @@ async fn read_body(
     Ok(body.freeze())
 }
 
+/// The body of a create or update, after checking the type in the URL and the Content-Type.
+async fn resource_body(
+    req: &HttpRequest,
+    res_type: &str,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(web::Bytes, fhir_format::Format), FhirError> {
+    interaction::check_type(res_type)?;
+    let format = negotiate::input(req)?;
+    Ok((read_body(req, payload, state.max_body_bytes).await?, format))
+}
+
 /// Parses and checks a resource body in the format its Content-Type names.
 fn parse_resource(bytes: &[u8], format: fhir_format::Format) -> Result<Value, FhirError> {
     fhir_format::parse(bytes, format).map_err(FhirError::invalid_resource)
@@ -208,9 +220,7 @@ pub async fn create(
 ) -> HttpResponse {
     answer(&req, async |out| {
         let res_type = path.into_inner();
-        interaction::check_type(&res_type)?;
-        let format = negotiate::input(&req)?;
-        let bytes = read_body(&req, payload, state.max_body_bytes).await?;
+        let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
         let store = state.store.clone();
         let w = blocking(move || {
             let resource = parse_resource(&bytes, format)?;
@@ -237,10 +247,8 @@ pub async fn update(
 ) -> HttpResponse {
     answer(&req, async |out| {
         let (res_type, id) = path.into_inner();
-        interaction::check_type(&res_type)?;
-        let format = negotiate::input(&req)?;
         let expected = if_match(&req)?;
-        let bytes = read_body(&req, payload, state.max_body_bytes).await?;
+        let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
         let store = state.store.clone();
         let w = blocking(move || {
             let resource = parse_resource(&bytes, format)?;
