@@ -56,7 +56,7 @@ pub const TYPE_INTERACTIONS: &[&str] = &[
 ];
 
 /// System-level interactions.
-pub const SYSTEM_INTERACTIONS: &[&str] = &["history-system"];
+pub const SYSTEM_INTERACTIONS: &[&str] = &["transaction", "batch", "history-system"];
 
 /// Media types accepted and produced.
 pub const FORMATS: &[&str] = &[
@@ -114,9 +114,9 @@ pub fn capability_statement(base_url: &str, date: &str) -> Value {
                 "readHistory": true,
                 "updateCreate": true,
                 "conditionalRead": "full-support",
-                "conditionalCreate": false,
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
+                "conditionalCreate": true,
+                "conditionalUpdate": true,
+                "conditionalDelete": "single",
             });
             // FHIR JSON has no empty arrays.
             for (key, list) in [

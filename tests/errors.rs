@@ -25,7 +25,11 @@ backend_tests! {
         let (code, _, _) = app.send(Method::OPTIONS, "Patient/p1", &[], None).await.expect(405).issue();
         assert_eq!(code, "not-supported");
         app.send(Method::POST, "Patient/p1", &[("Content-Type", FHIR_JSON)], Some(b"{}".to_vec())).await.expect(405).issue();
-        app.send(Method::DELETE, "Patient", &[], None).await.expect(405).issue();
+        app.send(Method::PATCH, "Patient", &[], None).await.expect(405).issue();
+        // DELETE on a type is a conditional delete, which needs parameters.
+        let (code, text, _) = app.send(Method::DELETE, "Patient", &[], None).await.expect(400).issue();
+        assert_eq!(code, "required");
+        assert!(text.contains("search parameters"), "{text}");
         app.send(Method::POST, "_history", &[], None).await.expect(405).issue();
 
         let (code, _, _) = app.get("Patient/bad_id").await.expect(400).issue();

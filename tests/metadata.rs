@@ -19,7 +19,11 @@ backend_tests! {
         for c in ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"] {
             assert!(codes.contains(&c), "{c} missing");
         }
-        assert!(codes.contains(&"search-type"));
+        assert_eq!(patient["conditionalCreate"], true);
+        assert_eq!(patient["conditionalUpdate"], true);
+        assert_eq!(patient["conditionalDelete"], "single");
+        let system: Vec<&str> = cs["rest"][0]["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
+        assert_eq!(system, ["transaction", "batch", "history-system"]);
         let params: Vec<&str> = patient["searchParam"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
         for p in ["_id", "_lastUpdated", "identifier", "family", "birthdate"] {
             assert!(params.contains(&p), "{p} missing");

@@ -66,6 +66,13 @@ fn parse_etag(value: &str) -> Option<i64> {
     v.trim_matches('"').parse().ok()
 }
 
+/// The search parameters of a conditional create (`If-None-Exist: identifier=...`).
+fn if_none_exist(req: &HttpRequest) -> Option<Vec<(String, String)>> {
+    let h = req.headers().get("if-none-exist")?.to_str().ok()?;
+    let query = h.trim().trim_start_matches('?');
+    Some(interaction::parse_query(query))
+}
+
 fn if_match(req: &HttpRequest) -> Result<Option<i64>, FhirError> {
     let Some(h) = req.headers().get(header::IF_MATCH) else {
         return Ok(None);
@@ -220,14 +227,21 @@ pub async fn create(
 ) -> HttpResponse {
     answer(&req, async |out| {
         let res_type = path.into_inner();
+        let condition = if_none_exist(&req);
         let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
         let store = state.store.clone();
+        let base = base_url(&req, &state);
         let w = blocking(move || {
             let resource = parse_resource(&bytes, format)?;
-            interaction::create(&store, &res_type, resource)
+            interaction::create(&store, &res_type, &resource, condition.as_deref(), &base)
         })
         .await?;
-        written(&req, &state, out, w, "created")
+        let verb = if w.created {
+            "created"
+        } else {
+            "found (not created)"
+        };
+        written(&req, &state, out, w, verb)
     })
     .await
 }
@@ -252,7 +266,7 @@ pub async fn update(
         let store = state.store.clone();
         let w = blocking(move || {
             let resource = parse_resource(&bytes, format)?;
-            interaction::update(&store, &res_type, &id, resource, expected)
+            interaction::update(&store, &res_type, &id, &resource, expected)
         })
         .await?;
         written(&req, &state, out, w, "updated")
@@ -480,6 +494,115 @@ pub async fn delete(
             Return::Minimal => HttpResponse::NoContent().finish(),
             _ => respond::send(builder, Body::Value(error::information(text)), out),
         })
+    })
+    .await
+}
+
+#[utoipa::path(put, path = "/{type}", tag = "FHIR REST",
+    summary = "conditional update: update the one resource the query selects, or create it",
+    params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"), ("_format" = Option<String>, Query, description = "json or xml; overrides Accept")),
+    request_body(content = Object, description = "The resource; an id, if present, must be the match's", content_type = "application/fhir+json"),
+    responses((status = 200, description = "The match was updated"), (status = 201, description = "Nothing matched; created"),
+        (status = 400, description = "No or unknown search parameters, or an invalid resource"),
+        (status = 409, description = "Nothing matched and the body's id belongs to another resource"),
+        (status = 412, description = "The query selects more than one resource")))]
+pub async fn update_conditional(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    answer(&req, async |out| {
+        let res_type = path.into_inner();
+        let query = conditions(&req);
+        let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
+        let store = state.store.clone();
+        let base = base_url(&req, &state);
+        let w = blocking(move || {
+            let resource = parse_resource(&bytes, format)?;
+            interaction::update_conditional(&store, &res_type, &query, &resource, &base)
+        })
+        .await?;
+        let verb = if w.created { "created" } else { "updated" };
+        written(&req, &state, out, w, verb)
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/{type}", tag = "FHIR REST",
+    summary = "conditional delete: delete the one resource the query selects",
+    params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"), ("_format" = Option<String>, Query, description = "json or xml; overrides Accept")),
+    responses((status = 200, description = "Deleted, or nothing matched (OperationOutcome)"), (status = 204, description = "With Prefer: return=minimal"),
+        (status = 400, description = "No or unknown search parameters"),
+        (status = 412, description = "The query selects more than one resource")))]
+pub async fn delete_conditional(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    answer(&req, async |out| {
+        let res_type = path.into_inner();
+        let query = conditions(&req);
+        let store = state.store.clone();
+        let base = base_url(&req, &state);
+        let w = blocking(move || interaction::delete_conditional(&store, &res_type, &query, &base))
+            .await?;
+        let mut builder = HttpResponse::Ok();
+        let text = match &w {
+            Some(w) => {
+                builder.insert_header((header::ETAG, etag(w.version.version)));
+                format!(
+                    "deleted {}/{} (version {})",
+                    w.version.res_type, w.version.res_id, w.version.version
+                )
+            }
+            None => "no resource meets the conditions; nothing changed".to_string(),
+        };
+        Ok(match prefer_return(&req) {
+            Return::Minimal => HttpResponse::NoContent().finish(),
+            _ => respond::send(builder, Body::Value(error::information(text)), out),
+        })
+    })
+    .await
+}
+
+/// A conditional interaction's search parameters: the query string without `_format` and
+/// `_pretty`, which only steer the answer.
+fn conditions(req: &HttpRequest) -> Vec<(String, String)> {
+    query_pairs(req)
+        .into_iter()
+        .filter(|(k, _)| k != "_format" && k != "_pretty")
+        .collect()
+}
+
+#[utoipa::path(post, path = "/", tag = "FHIR REST",
+    summary = "transaction (all or nothing) or batch (each entry on its own) Bundle",
+    params(("_format" = Option<String>, Query, description = "json or xml; overrides Accept"), ("_pretty" = Option<bool>, Query, description = "Indent the answer")),
+    request_body(content = Object, description = "A Bundle of type transaction or batch", content_type = "application/fhir+json"),
+    responses((status = 200, description = "A transaction-response or batch-response Bundle"),
+        (status = 400, description = "Not a transaction or batch Bundle, or an entry is invalid (the OperationOutcome names it; nothing was stored)"),
+        (status = 404, description = "A transaction entry refers to something that does not exist; nothing was stored"),
+        (status = 412, description = "A transaction entry's condition failed; nothing was stored")))]
+pub async fn transaction(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    answer(&req, async |out| {
+        let format = negotiate::input(&req)?;
+        let bytes = read_body(&req, payload, state.max_body_bytes).await?;
+        let store = state.store.clone();
+        let base = base_url(&req, &state);
+        let response = blocking(move || {
+            let bundle = parse_resource(&bytes, format)?;
+            interaction::bundle(&store, &bundle, &base)
+        })
+        .await?;
+        Ok(respond::send(
+            HttpResponse::Ok(),
+            Body::Value(response),
+            out,
+        ))
     })
     .await
 }

@@ -32,48 +32,55 @@ pub struct AppState {
 /// The route table. `_history` paths come before `{id}` so they are not read as ids.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use handlers::*;
-    cfg.route("/metadata", web::get().to(metadata))
-        .route("/health", web::get().to(health))
-        .route("/ready", web::get().to(ready))
-        .service(
-            web::resource("/_history")
-                .route(web::get().to(history_system))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/{type}/_history")
-                .route(web::get().to(history_type))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/{type}/_search")
-                .route(web::post().to(search_post))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/{type}/{id}/_history/{vid}")
-                .route(web::get().to(vread))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/{type}/{id}/_history")
-                .route(web::get().to(history_instance))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/{type}/{id}")
-                .route(web::get().to(read))
-                .route(web::put().to(update))
-                .route(web::patch().to(patch))
-                .route(web::delete().to(delete))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/{type}")
-                .route(web::get().to(search))
-                .route(web::post().to(create))
-                .default_service(web::to(method_not_allowed)),
-        );
+    cfg.service(
+        web::resource("/")
+            .route(web::post().to(transaction))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .route("/metadata", web::get().to(metadata))
+    .route("/health", web::get().to(health))
+    .route("/ready", web::get().to(ready))
+    .service(
+        web::resource("/_history")
+            .route(web::get().to(history_system))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/{type}/_history")
+            .route(web::get().to(history_type))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/{type}/_search")
+            .route(web::post().to(search_post))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/{type}/{id}/_history/{vid}")
+            .route(web::get().to(vread))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/{type}/{id}/_history")
+            .route(web::get().to(history_instance))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/{type}/{id}")
+            .route(web::get().to(read))
+            .route(web::put().to(update))
+            .route(web::patch().to(patch))
+            .route(web::delete().to(delete))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/{type}")
+            .route(web::get().to(search))
+            .route(web::post().to(create))
+            .route(web::put().to(update_conditional))
+            .route(web::delete().to(delete_conditional))
+            .default_service(web::to(method_not_allowed)),
+    );
 }
 
 /// A bound, not yet running server.

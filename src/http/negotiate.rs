@@ -6,6 +6,7 @@ use actix_web::HttpRequest;
 use fhir_format::Format;
 
 use crate::error::{ErrorKind, FhirError};
+use crate::interaction::{parse_query, percent_decode};
 
 /// How to write the answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,17 +33,9 @@ impl Output {
     }
 }
 
-/// Query parameters in order, percent-decoded. A `+` stays a `+`: FHIR clients send instants
-/// such as `_since=2026-01-01T00:00:00+01:00` and `_format=application/fhir+json` unencoded.
+/// Query parameters in order, percent-decoded (a `+` stays a `+`).
 pub fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
-    req.query_string()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
+    parse_query(req.query_string())
 }
 
 pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -79,25 +72,6 @@ pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn format_of_mime(mime: &str) -> Option<Format> {

@@ -1,6 +1,7 @@
 //! The FHIR REST interactions (create, read, vread, update, delete, history) over the store:
 //! preconditions, ids, `meta`, and history Bundles. Formats and headers belong to `http`.
 
+mod bundle;
 mod history;
 mod patch;
 mod search;
@@ -9,11 +10,45 @@ use serde_json::{Map, Value};
 
 use crate::capability;
 use crate::error::{ErrorKind, FhirError};
-use crate::store::{Change, Rendered, Store, Version, Written};
+use crate::store::{Change, Rendered, Store, Tx, Version, Written};
 
+pub use bundle::bundle;
 pub use history::{history, HistoryParams};
 pub use patch::patch;
 pub use search::search;
+
+/// Parses a query string (`a=1&b=2`) into percent-decoded pairs in order. A `+` stays a `+`:
+/// FHIR clients send instants such as `_since=2026-01-01T00:00:00+01:00` unencoded.
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// Decodes `%XX` escapes; anything else is kept as it is.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
 
 /// A validated resource type from a URL.
 pub fn check_type(res_type: &str) -> Result<(), FhirError> {
@@ -61,9 +96,14 @@ pub fn format_instant(micros: i64) -> String {
 
 /// The current version of a resource; 410 when it was deleted, 404 when it never existed.
 pub fn read(store: &Store, res_type: &str, id: &str) -> Result<Version, FhirError> {
+    store.read(|tx| read_in(tx, res_type, id))
+}
+
+/// [`read`] on a connection the caller holds.
+pub(crate) fn read_in(tx: &mut Tx, res_type: &str, id: &str) -> Result<Version, FhirError> {
     check_type(res_type)?;
     check_id(id)?;
-    match store.current(res_type, id)? {
+    match tx.current(res_type, id)? {
         Some(v) if v.deleted => Err(gone(&v)),
         Some(v) => Ok(v),
         None => Err(FhirError::not_found(format!(
@@ -74,6 +114,16 @@ pub fn read(store: &Store, res_type: &str, id: &str) -> Result<Version, FhirErro
 
 /// One version of a resource.
 pub fn vread(store: &Store, res_type: &str, id: &str, vid: &str) -> Result<Version, FhirError> {
+    store.read(|tx| vread_in(tx, res_type, id, vid))
+}
+
+/// [`vread`] on a connection the caller holds.
+pub(crate) fn vread_in(
+    tx: &mut Tx,
+    res_type: &str,
+    id: &str,
+    vid: &str,
+) -> Result<Version, FhirError> {
     check_type(res_type)?;
     check_id(id)?;
     let version: i64 = vid.parse().ok().filter(|v| *v > 0).ok_or_else(|| {
@@ -82,7 +132,7 @@ pub fn vread(store: &Store, res_type: &str, id: &str, vid: &str) -> Result<Versi
             format!("'{vid}' is not a version id of this server"),
         )
     })?;
-    match store.version(res_type, id, version)? {
+    match tx.version(res_type, id, version)? {
         Some(v) if v.deleted => Err(gone(&v)),
         Some(v) => Ok(v),
         None => Err(FhirError::not_found(format!(
@@ -103,15 +153,74 @@ fn gone(v: &Version) -> FhirError {
 }
 
 /// Creates a resource under a new server-assigned id (an id in the body is ignored, as the
-/// spec requires).
-pub fn create(store: &Store, res_type: &str, resource: Value) -> Result<Written, FhirError> {
+/// spec requires). With `if_none_exist` (conditional create) nothing is written when exactly
+/// one resource already matches that query; the match is returned with `created == false`.
+pub fn create(
+    store: &Store,
+    res_type: &str,
+    resource: &Value,
+    if_none_exist: Option<&[(String, String)]>,
+    base_url: &str,
+) -> Result<Written, FhirError> {
     check_type(res_type)?;
     let body = body_of_type(res_type, resource)?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = new_id();
+    store.transaction(|tx| create_in(tx, res_type, &body, &id, if_none_exist, base_url))
+}
+
+/// A fresh server-assigned id.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// [`create`] inside the caller's transaction, under the id the caller chose.
+pub(crate) fn create_in(
+    tx: &mut Tx,
+    res_type: &str,
+    body: &Map<String, Value>,
+    id: &str,
+    if_none_exist: Option<&[(String, String)]>,
+    base_url: &str,
+) -> Result<Written, FhirError> {
+    if let Some(query) = if_none_exist {
+        if let Some(existing) = single_match(tx, res_type, query, base_url)? {
+            return Ok(Written {
+                version: existing,
+                created: false,
+                unchanged: true,
+            });
+        }
+    }
     let render = |_: Option<&str>, version, last_updated| {
-        Ok::<_, FhirError>(with_meta(&body, &id, version, last_updated))
+        Ok::<_, FhirError>(with_meta(body, id, version, last_updated))
     };
-    store.write(Change::Create, res_type, &id, None, &render)
+    tx.write(Change::Create, res_type, id, None, &render)
+}
+
+/// The one resource a conditional query selects, `None` when there is none, 412 when there
+/// are several. It first takes a lock per resource type, so that two conditional writes of
+/// the same type cannot both find nothing and both create.
+fn single_match(
+    tx: &mut Tx,
+    res_type: &str,
+    query: &[(String, String)],
+    base_url: &str,
+) -> Result<Option<Version>, FhirError> {
+    tx.lock(&conditional_lock(res_type))?;
+    let mut found = search::matching(tx, res_type, query, base_url, 2)?;
+    if found.len() > 1 {
+        return Err(FhirError::new(
+            ErrorKind::PreconditionFailed,
+            "multiple-matches",
+            format!("the conditions select more than one {res_type}; make them more specific"),
+        ));
+    }
+    Ok(found.pop())
+}
+
+/// The name of the lock that conditional writes of one resource type share.
+pub(crate) fn conditional_lock(res_type: &str) -> String {
+    format!("conditional {res_type}")
 }
 
 /// Updates (or, with a new id, creates) the resource at `res_type/id`.
@@ -119,35 +228,119 @@ pub fn update(
     store: &Store,
     res_type: &str,
     id: &str,
-    resource: Value,
+    resource: &Value,
     if_match: Option<i64>,
 ) -> Result<Written, FhirError> {
     check_type(res_type)?;
     check_id(id)?;
     let body = body_of_type(res_type, resource)?;
-    match body.get("id").and_then(Value::as_str) {
-        None => {
-            return Err(FhirError::bad_request(
-                "required",
-                format!(
-                    "the resource has no id; an update of {res_type}/{id} must carry id '{id}'"
-                ),
-            )
-            .at(format!("{res_type}.id")))
-        }
-        Some(body_id) if body_id != id => {
-            return Err(FhirError::bad_request(
-                "invalid",
-                format!("the id in the body ('{body_id}') differs from the id in the URL ('{id}')"),
-            )
-            .at(format!("{res_type}.id")))
-        }
-        Some(_) => {}
-    }
+    body_id_is(res_type, &body, Some(id))?;
+    store.transaction(|tx| update_in(tx, res_type, id, &body, if_match))
+}
+
+/// [`update`] inside the caller's transaction; the body's id is already checked.
+pub(crate) fn update_in(
+    tx: &mut Tx,
+    res_type: &str,
+    id: &str,
+    body: &Map<String, Value>,
+    if_match: Option<i64>,
+) -> Result<Written, FhirError> {
     let render = |_: Option<&str>, version, last_updated| {
-        Ok::<_, FhirError>(with_meta(&body, id, version, last_updated))
+        Ok::<_, FhirError>(with_meta(body, id, version, last_updated))
     };
-    store.write(Change::Update, res_type, id, if_match, &render)
+    tx.write(Change::Update, res_type, id, if_match, &render)
+}
+
+/// Checks the id in an update's body: it must be `expected`, or, when `expected` is `None`
+/// (conditional update), any valid id or none.
+fn body_id_is(
+    res_type: &str,
+    body: &Map<String, Value>,
+    expected: Option<&str>,
+) -> Result<(), FhirError> {
+    match (body.get("id").and_then(Value::as_str), expected) {
+        (None, Some(id)) => Err(FhirError::bad_request(
+            "required",
+            format!("the resource has no id; an update of {res_type}/{id} must carry id '{id}'"),
+        )
+        .at(format!("{res_type}.id"))),
+        (Some(body_id), Some(id)) if body_id != id => Err(FhirError::bad_request(
+            "invalid",
+            format!("the id in the body ('{body_id}') differs from the id in the URL ('{id}')"),
+        )
+        .at(format!("{res_type}.id"))),
+        (Some(body_id), None) => check_id(body_id),
+        _ => Ok(()),
+    }
+}
+
+/// Conditional update (`PUT [type]?query`): updates the one match, creates when there is
+/// none, 412 when there are several. An id in the body must be the match's.
+pub fn update_conditional(
+    store: &Store,
+    res_type: &str,
+    query: &[(String, String)],
+    resource: &Value,
+    base_url: &str,
+) -> Result<Written, FhirError> {
+    check_type(res_type)?;
+    let body = body_of_type(res_type, resource)?;
+    body_id_is(res_type, &body, None)?;
+    let fresh = new_id();
+    store.transaction(|tx| update_conditional_in(tx, res_type, query, &body, &fresh, base_url))
+}
+
+/// [`update_conditional`] inside the caller's transaction; `fresh` is the id for a create.
+fn update_conditional_in(
+    tx: &mut Tx,
+    res_type: &str,
+    query: &[(String, String)],
+    body: &Map<String, Value>,
+    fresh: &str,
+    base_url: &str,
+) -> Result<Written, FhirError> {
+    let id = conditional_target(tx, res_type, query, body, fresh, base_url)?;
+    let mut body = body.clone();
+    body.insert("id".into(), Value::String(id.clone()));
+    update_in(tx, res_type, &id, &body, None)
+}
+
+/// The id a conditional update writes: the one match, else the body's id (when it is not
+/// taken by a resource that does not match), else `fresh`.
+pub(crate) fn conditional_target(
+    tx: &mut Tx,
+    res_type: &str,
+    query: &[(String, String)],
+    body: &Map<String, Value>,
+    fresh: &str,
+    base_url: &str,
+) -> Result<String, FhirError> {
+    let body_id = body.get("id").and_then(Value::as_str);
+    match (single_match(tx, res_type, query, base_url)?, body_id) {
+        (Some(found), Some(body_id)) if found.res_id != body_id => Err(FhirError::bad_request(
+            "invalid",
+            format!(
+                "the conditions select {res_type}/{}, but the body has id '{body_id}'",
+                found.res_id
+            ),
+        )
+        .at(format!("{res_type}.id"))),
+        (Some(found), _) => Ok(found.res_id),
+        (None, Some(body_id)) => {
+            if tx.current(res_type, body_id)?.is_some_and(|v| !v.deleted) {
+                return Err(FhirError::new(
+                    ErrorKind::Conflict,
+                    "conflict",
+                    format!(
+                        "{res_type}/{body_id} exists but does not meet the conditions; nothing was changed"
+                    ),
+                ));
+            }
+            Ok(body_id.to_string())
+        }
+        (None, None) => Ok(fresh.to_string()),
+    }
 }
 
 /// Deletes a resource logically: later reads answer 410 and the history keeps every version.
@@ -159,16 +352,51 @@ pub fn delete(
 ) -> Result<Written, FhirError> {
     check_type(res_type)?;
     check_id(id)?;
+    store.transaction(|tx| delete_in(tx, res_type, id, if_match))
+}
+
+/// [`delete`] inside the caller's transaction.
+pub(crate) fn delete_in(
+    tx: &mut Tx,
+    res_type: &str,
+    id: &str,
+    if_match: Option<i64>,
+) -> Result<Written, FhirError> {
     let nothing = |_: Option<&str>, _, _| {
         Ok::<_, FhirError>(Rendered {
             content: String::new(),
             index: Vec::new(),
         })
     };
-    store.write(Change::Delete, res_type, id, if_match, &nothing)
+    tx.write(Change::Delete, res_type, id, if_match, &nothing)
 }
 
-fn body_of_type(res_type: &str, resource: Value) -> Result<Map<String, Value>, FhirError> {
+/// Conditional delete (`DELETE [type]?query`): deletes the one match; `None` when nothing
+/// matches, 412 when several do.
+pub fn delete_conditional(
+    store: &Store,
+    res_type: &str,
+    query: &[(String, String)],
+    base_url: &str,
+) -> Result<Option<Written>, FhirError> {
+    check_type(res_type)?;
+    store.transaction(|tx| delete_conditional_in(tx, res_type, query, base_url))
+}
+
+/// [`delete_conditional`] inside the caller's transaction.
+pub(crate) fn delete_conditional_in(
+    tx: &mut Tx,
+    res_type: &str,
+    query: &[(String, String)],
+    base_url: &str,
+) -> Result<Option<Written>, FhirError> {
+    match single_match(tx, res_type, query, base_url)? {
+        Some(found) => delete_in(tx, res_type, &found.res_id, None).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn body_of_type(res_type: &str, resource: &Value) -> Result<Map<String, Value>, FhirError> {
     let Value::Object(map) = resource else {
         return Err(FhirError::bad_request(
             "structure",
@@ -176,7 +404,7 @@ fn body_of_type(res_type: &str, resource: Value) -> Result<Map<String, Value>, F
         ));
     };
     match map.get("resourceType").and_then(Value::as_str) {
-        Some(t) if t == res_type => Ok(map),
+        Some(t) if t == res_type => Ok(map.clone()),
         Some(t) => Err(FhirError::bad_request(
             "invalid",
             format!("the body is a {t} but the URL is for {res_type}"),

@@ -5,10 +5,10 @@ use serde_json::Value;
 
 use super::{body_of_type, check_id, check_type, with_meta};
 use crate::error::{ErrorKind, FhirError};
-use crate::store::{Change, Store, Written};
+use crate::store::{Change, Store, Tx, Written};
 
 /// Parses a JSON Patch document.
-fn operations(body: &[u8]) -> Result<json_patch::Patch, FhirError> {
+pub(crate) fn operations(body: &[u8]) -> Result<json_patch::Patch, FhirError> {
     serde_json::from_slice(body).map_err(|e| {
         FhirError::bad_request(
             "structure",
@@ -29,10 +29,21 @@ pub fn patch(
     check_type(res_type)?;
     check_id(id)?;
     let ops = operations(body)?;
+    store.transaction(|tx| patch_in(tx, res_type, id, &ops, if_match))
+}
+
+/// [`patch`] inside the caller's transaction.
+pub(crate) fn patch_in(
+    tx: &mut Tx,
+    res_type: &str,
+    id: &str,
+    ops: &json_patch::Patch,
+    if_match: Option<i64>,
+) -> Result<Written, FhirError> {
     let render = |current: Option<&str>, version, last_updated| {
         let mut doc: Value = serde_json::from_str(current.unwrap_or_default())
             .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))?;
-        json_patch::patch(&mut doc, &ops).map_err(|e| {
+        json_patch::patch(&mut doc, ops).map_err(|e| {
             FhirError::new(
                 ErrorKind::Unprocessable,
                 "processing",
@@ -49,7 +60,7 @@ pub fn patch(
                 issues: failures,
             });
         }
-        let body = body_of_type(res_type, doc)?;
+        let body = body_of_type(res_type, &doc)?;
         if body.get("id").and_then(Value::as_str) != Some(id) {
             return Err(FhirError::new(
                 ErrorKind::Unprocessable,
@@ -60,5 +71,5 @@ pub fn patch(
         }
         Ok(with_meta(&body, id, version, last_updated))
     };
-    store.write(Change::Edit, res_type, id, if_match, &render)
+    tx.write(Change::Edit, res_type, id, if_match, &render)
 }

@@ -8,7 +8,9 @@ use super::history::{encode_query_value, page_size};
 use super::{check_type, format_instant};
 use crate::error::{issue, operation_outcome, FhirError};
 use crate::search::{self, ParamType};
-use crate::store::{Condition, Prefix, RefMatch, SearchQuery, Store, StringMode, TokenMatch};
+use crate::store::{
+    Condition, Prefix, RefMatch, SearchQuery, Store, StringMode, TokenMatch, Tx, Version,
+};
 
 /// Parameters that steer the answer rather than select resources.
 const CONTROL: &[&str] = &[
@@ -54,11 +56,11 @@ fn inclusion<'a>(name: &str, value: &'a str) -> Result<Inclusion<'a>, FhirError>
 /// The resources `_include` and `_revinclude` add to a page of matches, each once and none
 /// that is already a match.
 fn included(
-    store: &Store,
+    tx: &mut Tx,
     res_type: &str,
     params: &[(String, String)],
-    found: &[crate::store::Version],
-) -> Result<Vec<crate::store::Version>, FhirError> {
+    found: &[Version],
+) -> Result<Vec<Version>, FhirError> {
     let ids: Vec<String> = found.iter().map(|v| v.res_id.clone()).collect();
     let mut seen: std::collections::HashSet<(String, String)> = found
         .iter()
@@ -80,7 +82,7 @@ fn included(
                 }
                 let mut by_type: std::collections::BTreeMap<String, Vec<String>> =
                     Default::default();
-                for (t, id) in store.referenced(res_type, &ids, inc.param, inc.target)? {
+                for (t, id) in tx.referenced(res_type, &ids, inc.param, inc.target)? {
                     by_type.entry(t).or_default().push(id);
                 }
                 by_type.into_iter().collect()
@@ -90,13 +92,13 @@ fn included(
                 if inc.target.is_some_and(|t| t != res_type) {
                     continue;
                 }
-                let sources = store.referencing(inc.source, inc.param, res_type, &ids)?;
+                let sources = tx.referencing(inc.source, inc.param, res_type, &ids)?;
                 vec![(inc.source.to_string(), sources)]
             }
             _ => continue,
         };
         for (t, ids) in wanted {
-            for v in store.current_many(&t, &ids)? {
+            for v in tx.current_many(&t, &ids)? {
                 if seen.insert((v.res_type.clone(), v.res_id.clone())) {
                     out.push(v);
                 }
@@ -414,16 +416,14 @@ fn condition(
     Ok(Some(c))
 }
 
-/// Runs a type-level search. Unknown parameters are reported in an OperationOutcome entry and
-/// otherwise ignored, or refused when `strict` (`Prefer: handling=strict`).
-pub fn search(
-    store: &Store,
+/// The conditions of a query, and the parameters it ignores. Unknown parameters are refused
+/// when `strict`.
+fn conditions(
     res_type: &str,
     params: &[(String, String)],
     base_url: &str,
     strict: bool,
-) -> Result<Value, FhirError> {
-    check_type(res_type)?;
+) -> Result<(Vec<Condition>, Vec<String>), FhirError> {
     let mut conditions = Vec::new();
     let mut ignored = Vec::new();
     for (name, value) in params {
@@ -452,6 +452,55 @@ pub fn search(
             None => ignored.push(name.clone()),
         }
     }
+    Ok((conditions, ignored))
+}
+
+/// Up to `limit` current resources that a conditional interaction's query selects. Every
+/// parameter must be understood: ignoring one would select more than the client meant.
+pub(crate) fn matching(
+    tx: &mut Tx,
+    res_type: &str,
+    params: &[(String, String)],
+    base_url: &str,
+    limit: i64,
+) -> Result<Vec<Version>, FhirError> {
+    let (conditions, _) = conditions(res_type, params, base_url, true)?;
+    if conditions.is_empty() {
+        return Err(FhirError::bad_request(
+            "required",
+            format!("a conditional interaction needs search parameters that select {res_type} resources"),
+        ));
+    }
+    Ok(tx.search(&SearchQuery {
+        res_type: res_type.to_string(),
+        conditions,
+        after_id: None,
+        limit,
+    })?)
+}
+
+/// Runs a type-level search. Unknown parameters are reported in an OperationOutcome entry and
+/// otherwise ignored, or refused when `strict` (`Prefer: handling=strict`).
+pub fn search(
+    store: &Store,
+    res_type: &str,
+    params: &[(String, String)],
+    base_url: &str,
+    strict: bool,
+) -> Result<Value, FhirError> {
+    check_type(res_type)?;
+    store.read(|tx| search_in(tx, res_type, params, base_url, strict))
+}
+
+/// [`search`] on a connection the caller holds (inside a transaction Bundle).
+pub(crate) fn search_in(
+    tx: &mut Tx,
+    res_type: &str,
+    params: &[(String, String)],
+    base_url: &str,
+    strict: bool,
+) -> Result<Value, FhirError> {
+    let (conditions, ignored) = conditions(res_type, params, base_url, strict)?;
     let get = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     let count = page_size(get("_count"))?;
     let mut query = SearchQuery {
@@ -462,9 +511,9 @@ pub fn search(
     };
     let total = match get("_total") {
         Some("none") => None,
-        _ => Some(store.search_total(&query)?),
+        _ => Some(tx.search_total(&query)?),
     };
-    let mut found = store.search(&query)?;
+    let mut found = tx.search(&query)?;
     let more = found.len() as i64 > count;
     found.truncate(count as usize);
     query.limit = count;
@@ -493,7 +542,7 @@ pub fn search(
             links.push(json!({ "relation": "next", "url": link(Some(&last.res_id)) }));
         }
     }
-    let extra = included(store, res_type, params, &found)?;
+    let extra = included(tx, res_type, params, &found)?;
     let mut entries = Vec::with_capacity(found.len() + extra.len() + 1);
     let modes = found
         .iter()

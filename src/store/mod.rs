@@ -176,19 +176,7 @@ impl Store {
 
     /// The current version (possibly a deletion), or `None` when the resource never existed.
     pub fn current(&self, res_type: &str, res_id: &str) -> Result<Option<Version>, StoreError> {
-        let mut conn = self.conn()?;
-        Ok(resources::table
-            .find((res_type, res_id))
-            .select((
-                resources::res_type,
-                resources::res_id,
-                resources::version,
-                resources::last_updated,
-                resources::deleted,
-                resources::content,
-            ))
-            .first::<Version>(&mut *conn)
-            .optional()?)
+        self.read(|tx| tx.current(res_type, res_id))
     }
 
     /// One specific version.
@@ -198,50 +186,59 @@ impl Store {
         res_id: &str,
         version: i64,
     ) -> Result<Option<Version>, StoreError> {
-        let mut conn = self.conn()?;
-        Ok(resource_versions::table
-            .filter(resource_versions::res_type.eq(res_type))
-            .filter(resource_versions::res_id.eq(res_id))
-            .filter(resource_versions::version.eq(version))
-            .select((
-                resource_versions::res_type,
-                resource_versions::res_id,
-                resource_versions::version,
-                resource_versions::last_updated,
-                resource_versions::deleted,
-                resource_versions::content,
-            ))
-            .first::<Version>(&mut *conn)
-            .optional()?)
+        self.read(|tx| tx.version(res_type, res_id, version))
     }
 
-    /// Writes a new version in one transaction. `render` produces the resource text for the
-    /// version number and timestamp the store assigns, given the current content for an
-    /// [`Change::Edit`] (it is not called for a deletion); its error aborts the write.
-    /// `if_match` makes the write conditional on the current version.
-    pub fn write<E: From<StoreError>>(
+    /// Runs `work` in one database transaction and commits when it returns `Ok`. Writers take
+    /// turns on SQLite; on PostgreSQL they lock what they touch. When a concurrent writer won a
+    /// race (same new version number, deadlock), everything is rolled back and `work` runs again,
+    /// so it must not have effects outside the transaction.
+    pub fn transaction<T, E: From<StoreError>>(
         &self,
-        change: Change,
-        res_type: &str,
-        res_id: &str,
-        if_match: Option<i64>,
-        render: &Render<'_, E>,
-    ) -> Result<Written, E> {
+        work: impl Fn(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let _turn = match self.backend {
             Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
             Backend::Postgres => None,
         };
         let mut conn = self.conn()?;
+        let backend = self.backend;
         for _ in 0..WRITE_ATTEMPTS {
-            let attempt =
-                conn.transaction(|c| write_once(c, change, res_type, res_id, if_match, render));
+            let mut collided = false;
+            let attempt = conn.transaction(|c| {
+                let mut tx = Tx {
+                    conn: c,
+                    backend,
+                    collided: false,
+                };
+                let result = work(&mut tx);
+                collided = tx.collided;
+                result.map_err(Abort::Work)
+            });
             match attempt {
-                Err(WriteError::Collision) => continue,
-                Err(WriteError::Failed(e)) => return Err(e),
-                Ok(w) => return Ok(w),
+                Ok(value) => return Ok(value),
+                Err(Abort::Database(e)) if is_collision(&e) => continue,
+                Err(_) if collided => continue,
+                Err(Abort::Database(e)) => return Err(StoreError::from(e).into()),
+                Err(Abort::Work(e)) => return Err(e),
             }
         }
-        Err(StoreError::Contention(format!("{res_type}/{res_id}")).into())
+        Err(StoreError::Contention("too many concurrent writers".into()).into())
+    }
+
+    /// Runs read-only `work` on one connection, so that a search, its total and its includes
+    /// see one state of the database.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn()?;
+        let mut tx = Tx {
+            conn: &mut conn,
+            backend: self.backend,
+            collided: false,
+        };
+        work(&mut tx)
     }
 
     /// A page of history entries, newest first.
@@ -290,6 +287,28 @@ fn history_filter<'a>(
     query
 }
 
+/// Why a transaction ended without commit: its work failed, or the database refused.
+enum Abort<E> {
+    Work(E),
+    Database(DieselError),
+}
+
+impl<E> From<DieselError> for Abort<E> {
+    fn from(e: DieselError) -> Self {
+        Abort::Database(e)
+    }
+}
+
+/// A failure that a concurrent writer caused and that a retry of the whole transaction cures.
+fn is_collision(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+        | DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        DieselError::DatabaseError(_, info) => info.message().contains("deadlock detected"),
+        _ => false,
+    }
+}
+
 /// Inside a write transaction: either a store error, or a collision with a concurrent writer
 /// that makes the whole transaction worth retrying.
 enum WriteError<E> {
@@ -299,13 +318,95 @@ enum WriteError<E> {
 
 impl<E: From<StoreError>> From<DieselError> for WriteError<E> {
     fn from(e: DieselError) -> Self {
-        match e {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-            | DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
-                WriteError::Collision
-            }
-            other => WriteError::Failed(StoreError::from(other).into()),
+        if is_collision(&e) {
+            WriteError::Collision
+        } else {
+            WriteError::Failed(StoreError::from(e).into())
         }
+    }
+}
+
+/// A connection inside [`Store::transaction`] or [`Store::read`]: everything done through it
+/// is part of the same unit of work.
+pub struct Tx<'c> {
+    conn: &'c mut AnyConnection,
+    backend: Backend,
+    /// Set when a write lost a race; the transaction is then retried as a whole.
+    collided: bool,
+}
+
+impl Tx<'_> {
+    /// Writes a new version. `render` produces the resource text for the version number and
+    /// timestamp the store assigns, given the current content for an [`Change::Edit`] (it is
+    /// not called for a deletion); its error aborts the write. `if_match` makes the write
+    /// conditional on the current version.
+    pub fn write<E: From<StoreError>>(
+        &mut self,
+        change: Change,
+        res_type: &str,
+        res_id: &str,
+        if_match: Option<i64>,
+        render: &Render<'_, E>,
+    ) -> Result<Written, E> {
+        match write_once(self.conn, change, res_type, res_id, if_match, render) {
+            Ok(w) => Ok(w),
+            Err(WriteError::Failed(e)) => Err(e),
+            Err(WriteError::Collision) => {
+                self.collided = true;
+                Err(StoreError::Contention(format!("{res_type}/{res_id}")).into())
+            }
+        }
+    }
+
+    /// Holds an exclusive lock on `key` until the transaction ends, so that work which first
+    /// looks and then writes (conditional create) cannot interleave with the same work
+    /// elsewhere. SQLite writers already take turns, so there it is a no-op.
+    pub fn lock(&mut self, key: &str) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind::<diesel::sql_types::Text, _>(key)
+                .execute(self.conn)?;
+        }
+        Ok(())
+    }
+
+    /// The current version (possibly a deletion), or `None` when the resource never existed.
+    pub fn current(&mut self, res_type: &str, res_id: &str) -> Result<Option<Version>, StoreError> {
+        Ok(resources::table
+            .find((res_type, res_id))
+            .select((
+                resources::res_type,
+                resources::res_id,
+                resources::version,
+                resources::last_updated,
+                resources::deleted,
+                resources::content,
+            ))
+            .first::<Version>(self.conn)
+            .optional()?)
+    }
+
+    /// One specific version.
+    pub fn version(
+        &mut self,
+        res_type: &str,
+        res_id: &str,
+        version: i64,
+    ) -> Result<Option<Version>, StoreError> {
+        Ok(resource_versions::table
+            .filter(resource_versions::res_type.eq(res_type))
+            .filter(resource_versions::res_id.eq(res_id))
+            .filter(resource_versions::version.eq(version))
+            .select((
+                resource_versions::res_type,
+                resource_versions::res_id,
+                resource_versions::version,
+                resource_versions::last_updated,
+                resource_versions::deleted,
+                resource_versions::content,
+            ))
+            .first::<Version>(self.conn)
+            .optional()?)
     }
 }
 

@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Text};
 
-use super::{AnyConnection, Backend, Store, StoreError, Version};
+use super::{AnyConnection, Backend, StoreError, Tx, Version};
 
 /// How one token value matches (`code`, `system|code`, `|code`, `system|`).
 #[derive(Clone, Debug, PartialEq)]
@@ -433,10 +433,9 @@ macro_rules! load {
     }};
 }
 
-impl Store {
+impl Tx<'_> {
     /// One page of the current resources that meet every condition, in id order.
-    pub fn search(&self, q: &SearchQuery) -> Result<Vec<Version>, StoreError> {
-        let mut conn = self.conn()?;
+    pub fn search(&mut self, q: &SearchQuery) -> Result<Vec<Version>, StoreError> {
         let mut sql = filtered(
             self.backend,
             q,
@@ -446,26 +445,28 @@ impl Store {
             sql.push(" AND res_id > ").text(after);
         }
         sql.push(" ORDER BY res_id LIMIT ").int(q.limit);
-        Ok(load!(&mut *conn, sql, Version)?)
+        Ok(load!(&mut *self.conn, sql, Version)?)
     }
 
     /// How many current resources meet every condition.
-    pub fn search_total(&self, q: &SearchQuery) -> Result<i64, StoreError> {
-        let mut conn = self.conn()?;
+    pub fn search_total(&mut self, q: &SearchQuery) -> Result<i64, StoreError> {
         let sql = filtered(self.backend, q, "COUNT(*) AS n");
-        let rows: Vec<Count> = load!(&mut *conn, sql, Count)?;
+        let rows: Vec<Count> = load!(&mut *self.conn, sql, Count)?;
         Ok(rows.first().map_or(0, |c| c.n))
     }
 }
 
-impl Store {
+impl Tx<'_> {
     /// The current, not deleted resources among `ids` of one type.
-    pub fn current_many(&self, res_type: &str, ids: &[String]) -> Result<Vec<Version>, StoreError> {
+    pub fn current_many(
+        &mut self,
+        res_type: &str,
+        ids: &[String],
+    ) -> Result<Vec<Version>, StoreError> {
         use super::schema::resources as r;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn()?;
         Ok(r::table
             .filter(r::res_type.eq(res_type))
             .filter(r::res_id.eq_any(ids))
@@ -479,20 +480,19 @@ impl Store {
                 r::content,
             ))
             .order(r::res_id.asc())
-            .load::<Version>(&mut *conn)?)
+            .load::<Version>(&mut *self.conn)?)
     }
 
     /// The (type, id) targets that parameter `param` of the resources `ids` refers to,
     /// optionally only those of `target_type`.
     pub fn referenced(
-        &self,
+        &mut self,
         res_type: &str,
         ids: &[String],
         param: &str,
         target_type: Option<&str>,
     ) -> Result<Vec<(String, String)>, StoreError> {
         use super::schema::search_reference as sr;
-        let mut conn = self.conn()?;
         let mut query = sr::table
             .filter(sr::res_type.eq(res_type))
             .filter(sr::res_id.eq_any(ids))
@@ -504,7 +504,7 @@ impl Store {
         let rows: Vec<(Option<String>, Option<String>)> = query
             .select((sr::target_type, sr::target_id))
             .distinct()
-            .load(&mut *conn)?;
+            .load(&mut *self.conn)?;
         Ok(rows
             .into_iter()
             .filter_map(|(t, id)| Some((t?, id?)))
@@ -514,14 +514,13 @@ impl Store {
     /// The ids of `source_type` resources whose `param` refers to one of `target_ids` of
     /// `target_type`.
     pub fn referencing(
-        &self,
+        &mut self,
         source_type: &str,
         param: &str,
         target_type: &str,
         target_ids: &[String],
     ) -> Result<Vec<String>, StoreError> {
         use super::schema::search_reference as sr;
-        let mut conn = self.conn()?;
         Ok(sr::table
             .filter(sr::res_type.eq(source_type))
             .filter(sr::param.eq(param))
@@ -529,6 +528,6 @@ impl Store {
             .filter(sr::target_id.eq_any(target_ids))
             .select(sr::res_id)
             .distinct()
-            .load(&mut *conn)?)
+            .load(&mut *self.conn)?)
     }
 }

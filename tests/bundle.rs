@@ -1,0 +1,225 @@
+//! Transaction and batch Bundles at `POST /`: all-or-nothing, processing order, `urn:uuid:`
+//! and conditional references, conditional entries, PATCH entries, and batch independence.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const BSN: &str = "http://fhir.nl/fhir/NamingSystem/bsn";
+
+fn bundle(kind: &str, entries: Vec<Value>) -> Value {
+    json!({"resourceType": "Bundle", "type": kind, "entry": entries})
+}
+
+fn patient(bsn: &str, family: &str) -> Value {
+    json!({"resourceType": "Patient",
+           "identifier": [{"system": BSN, "value": bsn}],
+           "name": [{"family": family}]})
+}
+
+fn observation(subject: &str) -> Value {
+    json!({"resourceType": "Observation", "status": "final",
+           "code": {"text": "wens"}, "subject": {"reference": subject}})
+}
+
+fn post(full_url: &str, resource: Value) -> Value {
+    let t = resource["resourceType"].as_str().unwrap().to_string();
+    json!({"fullUrl": full_url, "resource": resource, "request": {"method": "POST", "url": t}})
+}
+
+fn put(resource: Value) -> Value {
+    let url = format!(
+        "{}/{}",
+        resource["resourceType"].as_str().unwrap(),
+        resource["id"].as_str().unwrap()
+    );
+    json!({"resource": resource, "request": {"method": "PUT", "url": url}})
+}
+
+fn request(method: &str, url: &str) -> Value {
+    json!({"request": {"method": method, "url": url}})
+}
+
+/// The total of a search.
+async fn total(app: &TestApp, query: &str) -> u64 {
+    app.get(query).await.expect(200).json()["total"]
+        .as_u64()
+        .unwrap()
+}
+
+backend_tests! {
+    async fn transaction_resolves_urn_uuid_references_and_answers_each_entry(app) {
+        let b = bundle("transaction", vec![
+            post("urn:uuid:0c3a6f4e-0000-4000-8000-000000000002", observation("urn:uuid:0c3a6f4e-0000-4000-8000-000000000001")),
+            post("urn:uuid:0c3a6f4e-0000-4000-8000-000000000001", patient("999911120", "de Vries")),
+        ]);
+        let r = app.post_json("", &b).await.expect(200).json();
+        assert_eq!(r["type"], "transaction-response");
+        let entries = r["entry"].as_array().unwrap();
+        assert_eq!(entries.len(), 2, "one response per entry, in request order");
+        assert_eq!(entries[0]["resource"]["resourceType"], "Observation");
+        assert_eq!(entries[1]["resource"]["resourceType"], "Patient");
+        for e in entries {
+            assert_eq!(e["response"]["status"], "201 Created");
+            assert_eq!(e["response"]["etag"], "W/\"1\"");
+            assert!(e["response"]["lastModified"].is_string());
+            assert!(e["response"]["location"].as_str().unwrap().ends_with("/_history/1"));
+        }
+        let patient_id = entries[1]["resource"]["id"].as_str().unwrap();
+        let obs_id = entries[0]["resource"]["id"].as_str().unwrap();
+        let stored = app.get(&format!("Observation/{obs_id}")).await.expect(200).json();
+        assert_eq!(stored["subject"]["reference"], format!("Patient/{patient_id}"));
+        // The rewritten reference is indexed: the Observation is found through its patient.
+        assert_eq!(total(&app, &format!("Observation?subject=Patient/{patient_id}")).await, 1);
+    }
+
+    async fn a_failing_entry_rolls_back_the_whole_transaction(app) {
+        app.put_json("Patient/kept", &json!({"resourceType": "Patient", "id": "kept", "active": true}))
+            .await
+            .expect(201);
+        app.put_json("Patient/doomed", &json!({"resourceType": "Patient", "id": "doomed"}))
+            .await
+            .expect(201);
+        let mut stale = put(json!({"resourceType": "Patient", "id": "kept", "active": false}));
+        stale["request"]["ifMatch"] = json!("W/\"7\"");
+        let b = bundle("transaction", vec![
+            post("urn:uuid:1", patient("999911132", "Nieuw")),
+            put(json!({"resourceType": "Patient", "id": "also-new"})),
+            request("DELETE", "Patient/doomed"),
+            stale,
+        ]);
+        let r = app.post_json("", &b).await.expect(412);
+        let oo = r.json();
+        assert_eq!(oo["resourceType"], "OperationOutcome");
+        let text = oo["issue"][0]["diagnostics"].as_str().unwrap();
+        assert!(text.contains("entry 3"), "the outcome names the failing entry: {text}");
+        assert_eq!(oo["issue"][0]["expression"][0], "Bundle.entry[3]");
+        // Nothing of the earlier entries remains.
+        assert_eq!(total(&app, &format!("Patient?identifier={BSN}|999911132")).await, 0);
+        app.get("Patient/also-new").await.expect(404);
+        app.get("Patient/doomed").await.expect(200);
+        let kept = app.get("Patient/kept").await.expect(200).json();
+        assert_eq!(kept["meta"]["versionId"], "1");
+        assert_eq!(app.get("_history").await.expect(200).json()["total"], 2);
+
+        // An invalid resource in an entry: 400 naming the entry and the element.
+        let b = bundle("transaction", vec![
+            post("urn:uuid:2", patient("999911144", "Goed")),
+            post("urn:uuid:3", json!({"resourceType": "Patient", "birthDate": "gisteren"})),
+        ]);
+        let r = app.post_json("", &b).await.expect(400);
+        assert_eq!(total(&app, &format!("Patient?identifier={BSN}|999911144")).await, 0);
+        assert!(r.text().contains("birthDate"), "{}", r.text());
+
+        // A reference to a fullUrl that is not in the Bundle.
+        let b = bundle("transaction", vec![post("urn:uuid:4", observation("urn:uuid:missing"))]);
+        let r = app.post_json("", &b).await.expect(400);
+        assert!(r.issue().1.contains("urn:uuid:missing"), "{}", r.text());
+    }
+
+    async fn transaction_entries_run_in_the_specified_order(app) {
+        app.put_json("Patient/old", &json!({"resourceType": "Patient", "id": "old"})).await.expect(201);
+        // Listed first, but GET runs last and sees the new Patient; DELETE runs before PUT.
+        let b = bundle("transaction", vec![
+            request("GET", &format!("Patient?identifier={BSN}|999911156")),
+            request("GET", "Patient/old"),
+            put(json!({"resourceType": "Patient", "id": "old", "active": true})),
+            post("urn:uuid:5", patient("999911156", "Later")),
+            request("DELETE", "Patient/gone"),
+        ]);
+        // A resource may be changed by one entry only.
+        let dup = bundle("transaction", vec![
+            put(json!({"resourceType": "Patient", "id": "x"})),
+            put(json!({"resourceType": "Patient", "id": "x", "active": true})),
+        ]);
+        app.post_json("", &dup).await.expect(400);
+
+        let r = app.post_json("", &b).await.expect(200).json();
+        let e = r["entry"].as_array().unwrap();
+        assert_eq!(e[0]["resource"]["type"], "searchset");
+        assert_eq!(e[0]["resource"]["total"], 1, "the search ran after the create");
+        assert_eq!(e[1]["resource"]["active"], true, "the read ran after the update");
+        assert_eq!(e[2]["response"]["status"], "200 OK");
+        assert_eq!(e[3]["response"]["status"], "201 Created");
+        assert_eq!(e[4]["response"]["status"], "204 No Content");
+    }
+
+    async fn conditional_entries_and_conditional_references(app) {
+        let existing = app.post_json("Patient", &patient("999911168", "Bestaand")).await.expect(201).json();
+        let existing_id = existing["id"].as_str().unwrap();
+        let mut create = post("urn:uuid:6", patient("999911168", "Dubbel"));
+        create["request"]["ifNoneExist"] = json!(format!("identifier={BSN}|999911168"));
+        let b = bundle("transaction", vec![
+            create,
+            post("urn:uuid:7", observation("urn:uuid:6")),
+            post("urn:uuid:8", observation(&format!("Patient?identifier={BSN}|999911168"))),
+            json!({"resource": patient("999911181", "Voorwaardelijk"),
+                   "request": {"method": "PUT", "url": format!("Patient?identifier={BSN}|999911181")}}),
+        ]);
+        let r = app.post_json("", &b).await.expect(200).json();
+        let e = r["entry"].as_array().unwrap();
+        assert_eq!(e[0]["response"]["status"], "200 OK", "the existing Patient was found");
+        assert_eq!(e[0]["resource"]["id"], existing_id);
+        for obs in [&e[1], &e[2]] {
+            assert_eq!(obs["resource"]["subject"]["reference"], format!("Patient/{existing_id}"));
+        }
+        assert_eq!(e[3]["response"]["status"], "201 Created");
+        assert_eq!(total(&app, &format!("Patient?identifier={BSN}|999911168")).await, 1);
+
+        // A conditional reference that selects nothing fails the transaction.
+        let b = bundle("transaction", vec![
+            post("urn:uuid:9", patient("999911193", "Niet bewaard")),
+            post("urn:uuid:10", observation(&format!("Patient?identifier={BSN}|000000000"))),
+        ]);
+        app.post_json("", &b).await.expect(412);
+        assert_eq!(total(&app, &format!("Patient?identifier={BSN}|999911193")).await, 0);
+    }
+
+    async fn patch_entries_carry_a_json_patch_binary(app) {
+        app.put_json("Patient/pp", &json!({"resourceType": "Patient", "id": "pp", "active": true})).await.expect(201);
+        // [{"op":"replace","path":"/active","value":false}]
+        let data = "W3sib3AiOiJyZXBsYWNlIiwicGF0aCI6Ii9hY3RpdmUiLCJ2YWx1ZSI6ZmFsc2V9XQ==";
+        let b = bundle("transaction", vec![json!({
+            "resource": {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": data},
+            "request": {"method": "PATCH", "url": "Patient/pp"}})]);
+        let r = app.post_json("", &b).await.expect(200).json();
+        assert_eq!(r["entry"][0]["response"]["status"], "200 OK");
+        assert_eq!(app.get("Patient/pp").await.expect(200).json()["active"], false);
+    }
+
+    async fn batch_entries_succeed_or_fail_on_their_own(app) {
+        let b = bundle("batch", vec![
+            post("urn:uuid:a", patient("999912100", "Eén")),
+            request("GET", "Patient/does-not-exist"),
+            put(json!({"resourceType": "Patient", "id": "b2", "birthDate": "1950-01-01"})),
+            json!({"request": {"method": "PUT", "url": "Patient/b3"}}),
+            request("GET", &format!("Patient?identifier={BSN}|999912100")),
+        ]);
+        let r = app.post_json("", &b).await.expect(200).json();
+        assert_eq!(r["type"], "batch-response");
+        let e = r["entry"].as_array().unwrap();
+        assert_eq!(e[0]["response"]["status"], "201 Created");
+        assert_eq!(e[1]["response"]["status"], "404 Not Found");
+        assert_eq!(e[1]["response"]["outcome"]["resourceType"], "OperationOutcome");
+        assert_eq!(e[2]["response"]["status"], "201 Created");
+        assert_eq!(e[3]["response"]["status"], "400 Bad Request");
+        assert_eq!(e[4]["resource"]["total"], 1);
+        app.get("Patient/b2").await.expect(200);
+    }
+
+    async fn only_transaction_and_batch_bundles_are_processed(app) {
+        app.post_json("", &bundle("collection", vec![])).await.expect(400);
+        app.post_json("", &json!({"resourceType": "Patient"})).await.expect(400);
+        let r = app.post_json("", &bundle("transaction", vec![request("PUT", "Patient")])).await.expect(400);
+        assert_eq!(r.json()["resourceType"], "OperationOutcome");
+        app.post_json("", &bundle("transaction", vec![request("GET", "Nonsense/1")])).await.expect(404);
+        // An empty transaction is valid and changes nothing.
+        let r = app
+            .post_json("", &json!({"resourceType": "Bundle", "type": "transaction"}))
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(r["type"], "transaction-response");
+    }
+}
