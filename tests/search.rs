@@ -227,7 +227,7 @@ backend_tests! {
         assert_eq!(expr.as_deref(), Some("_include"));
         app.get("Observation?_include=Patient:general-practitioner").await.expect(400).issue();
         app.get("Observation?_include=subject").await.expect(400).issue();
-        let (code, _, _) = app.get("Observation?_include:iterate=Observation:subject").await.expect(400).issue();
+        let (code, _, _) = app.get("Observation?_include:recurse=Observation:subject").await.expect(400).issue();
         assert_eq!(code, "not-supported");
     }
 

@@ -228,19 +228,20 @@ fn entry<'a>(index: usize, raw: &'a Value, base_url: &str) -> Result<Entry<'a>, 
         .ok_or_else(|| entry_error(index, format!("entry {index} has no request")))?;
     let verb = request.get("method").and_then(Value::as_str).unwrap_or("");
     let url = request.get("url").and_then(Value::as_str).unwrap_or("");
-    let method =
-        match verb {
-            "GET" | "HEAD" => Method::Get,
-            "POST" => Method::Post,
-            "PUT" | "PATCH" => Method::Put,
-            "DELETE" => Method::Delete,
-            _ => return Err(entry_error(
+    let method = match verb {
+        "GET" | "HEAD" => Method::Get,
+        "POST" => Method::Post,
+        "PUT" | "PATCH" => Method::Put,
+        "DELETE" => Method::Delete,
+        _ => {
+            return Err(entry_error(
                 index,
                 format!(
                     "entry {index}: request.method '{verb}' is not GET, POST, PUT, PATCH or DELETE"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let local = url
         .strip_prefix(base_url)
         .unwrap_or(url)
@@ -250,18 +251,19 @@ fn entry<'a>(index: usize, raw: &'a Value, base_url: &str) -> Result<Entry<'a>, 
         None => (local, None),
     };
     let segments: Vec<&str> = path.split('/').collect();
-    let (res_type, id, vid) =
-        match segments.as_slice() {
-            [t] => (*t, None, None),
-            [t, id] => (*t, Some(*id), None),
-            [t, id, "_history", vid] if method == Method::Get => (*t, Some(*id), Some(*vid)),
-            _ => return Err(entry_error(
+    let (res_type, id, vid) = match segments.as_slice() {
+        [t] => (*t, None, None),
+        [t, id] => (*t, Some(*id), None),
+        [t, id, "_history", vid] if method == Method::Get => (*t, Some(*id), Some(*vid)),
+        _ => {
+            return Err(entry_error(
                 index,
                 format!(
                     "entry {index}: request.url '{url}' is not [type], [type]/[id] or [type]?query"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let named = |mut err: FhirError| {
         for issue in &mut err.issues {
             issue.diagnostics = format!("entry {index}: {}", issue.diagnostics);

@@ -163,7 +163,19 @@ fn tokens(value: &Value) -> Vec<IndexValue> {
                 return vec![token(None, code, None)];
             }
             let display = value.get("type").and_then(|t| text(t, "text"));
-            vec![token(system, code, display)]
+            // For `:of-type`, each type coding is indexed once more with the system written
+            // as `type-system|type-code`, a form no ordinary system has.
+            let of_type = value
+                .pointer("/type/coding")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| Some(format!("{}|{}", text(c, "system")?, text(c, "code")?)))
+                .map(|t| token(Some(t), code.clone(), None))
+                .collect::<Vec<_>>();
+            let mut out = vec![token(system, code, display)];
+            out.extend(of_type);
+            out
         }
         Value::Object(_) => {
             let (system, code) = (text(value, "system"), text(value, "code"));

@@ -12,7 +12,10 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use connection::{parse_url, AnyConnection, Backend};
-pub use query::{Condition, Prefix, RefMatch, SearchQuery, StringMode, TokenMatch};
+pub use query::{
+    Condition, Prefix, RefMatch, SearchQuery, SortBy, SortKey, SortValue, StringMode, Table,
+    TokenMatch,
+};
 use schema::{resource_versions, resources};
 
 /// Why a store call failed.

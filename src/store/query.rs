@@ -64,6 +64,8 @@ pub enum Condition {
     Token {
         param: String,
         values: Vec<TokenMatch>,
+        /// Codes that do not count even when `values` matches them (a ValueSet's excludes).
+        except: Vec<TokenMatch>,
         /// `:text`: match the display text instead of the code.
         text: Option<Vec<String>>,
         negate: bool,
@@ -97,13 +99,77 @@ pub enum Condition {
         param: String,
         targets: Vec<(String, Condition)>,
     },
+    /// Reverse chaining (`_has`): some current `source_type` resource that meets `inner`
+    /// refers to this one through its parameter `param`.
+    Has {
+        source_type: String,
+        param: String,
+        inner: Box<Condition>,
+    },
+    /// `:missing`: the parameter has no value (`missing`) or has one.
+    Missing {
+        param: String,
+        table: Table,
+        missing: bool,
+    },
+}
+
+/// The index table of a parameter type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    Token,
+    String,
+    Reference,
+    Date,
+    Number,
+    Uri,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Token => "search_token",
+            Table::String => "search_string",
+            Table::Reference => "search_reference",
+            Table::Date => "search_date",
+            Table::Number => "search_number",
+            Table::Uri => "search_uri",
+        }
+    }
+}
+
+/// What a result is sorted by: a parameter's index value, the id, or the time of the last
+/// change.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SortBy {
+    Param { param: String, table: Table },
+    Id,
+    LastUpdated,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SortKey {
+    pub by: SortBy,
+    pub descending: bool,
+}
+
+/// The value of one sort key for one resource (the paging cursor of a sorted search).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum SortValue {
+    Text(String),
+    Int(i64),
+    Real(f64),
+    Null,
 }
 
 pub struct SearchQuery {
     pub res_type: String,
     pub conditions: Vec<Condition>,
-    /// Only resources whose id sorts after this (the paging cursor).
-    pub after_id: Option<String>,
+    /// Sort keys before the id, which always breaks ties.
+    pub sort: Vec<SortKey>,
+    /// Only resources after this one in sort order (the paging cursor): the values of the
+    /// sort keys of the last resource of the previous page, and its id.
+    pub after: Option<(Vec<SortValue>, String)>,
     pub limit: i64,
 }
 
@@ -237,10 +303,52 @@ fn ids_in(sql: &mut Sql, table: &str, res_type: &str, param: &str, negate: bool)
     .push(" AND ");
 }
 
+/// One token value against a `search_token` row.
+fn token_match(sql: &mut Sql, m: &TokenMatch) {
+    sql.push("1 = 1");
+    match &m.system {
+        None => {}
+        Some(None) => {
+            sql.push(" AND system IS NULL");
+        }
+        Some(Some(s)) => {
+            sql.push(" AND system = ").text(s);
+        }
+    }
+    if let Some(code) = &m.code {
+        sql.push(" AND code = ").text(code);
+    }
+}
+
 fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
     match c {
         Condition::Nothing => {
             sql.push(" AND 1 = 0");
+        }
+        Condition::Has {
+            source_type,
+            param,
+            inner,
+        } => {
+            sql.push(" AND res_id IN (SELECT target_id FROM search_reference WHERE res_type = ")
+                .text(source_type)
+                .push(" AND param = ")
+                .text(param)
+                .push(" AND target_type = ")
+                .text(res_type)
+                .push(" AND res_id IN (SELECT res_id FROM resources WHERE res_type = ")
+                .text(source_type)
+                .push(" AND deleted = FALSE");
+            condition(sql, source_type, inner);
+            sql.push("))");
+        }
+        Condition::Missing {
+            param,
+            table,
+            missing,
+        } => {
+            ids_in(sql, table.name(), res_type, param, *missing);
+            sql.push("1 = 1)");
         }
         Condition::Chain { param, targets } => {
             ids_in(sql, "search_reference", res_type, param, false);
@@ -263,6 +371,7 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
         Condition::Token {
             param,
             values,
+            except,
             text,
             negate,
         } => {
@@ -273,22 +382,11 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
                         .text(&format!("%{}%", like_escape(&t.to_lowercase())))
                         .push(" ESCAPE '\\'");
                 }),
-                None => sql.any(values, |sql, m| {
-                    sql.push("1 = 1");
-                    match &m.system {
-                        None => {}
-                        Some(None) => {
-                            sql.push(" AND system IS NULL");
-                        }
-                        Some(Some(s)) => {
-                            sql.push(" AND system = ").text(s);
-                        }
-                    }
-                    if let Some(code) = &m.code {
-                        sql.push(" AND code = ").text(code);
-                    }
-                }),
+                None => sql.any(values, token_match),
             };
+            if !except.is_empty() {
+                sql.push(" AND NOT ").any(except, token_match);
+            }
             sql.push(")");
         }
         Condition::String {
@@ -396,13 +494,72 @@ fn filtered(backend: Backend, q: &SearchQuery, select: &str) -> Sql {
     let mut sql = Sql::new(backend);
     sql.push("SELECT ")
         .push(select)
-        .push(" FROM resources WHERE res_type = ")
+        .push(" FROM resources r WHERE res_type = ")
         .text(&q.res_type)
         .push(" AND deleted = FALSE");
     for c in &q.conditions {
         condition(&mut sql, &q.res_type, c);
     }
     sql
+}
+
+/// The SQL type of a sort key's values.
+enum Kind {
+    Text,
+    Int,
+    Real,
+}
+
+fn sort_kind(key: &SortKey) -> Kind {
+    match &key.by {
+        SortBy::Id => Kind::Text,
+        SortBy::LastUpdated => Kind::Int,
+        SortBy::Param { table, .. } => match table {
+            Table::Date => Kind::Int,
+            Table::Number => Kind::Real,
+            _ => Kind::Text,
+        },
+    }
+}
+
+fn bind_of(v: &SortValue) -> Bind {
+    match v {
+        SortValue::Text(t) => Bind::Text(t.clone()),
+        SortValue::Int(i) => Bind::BigInt(*i),
+        SortValue::Real(f) => Bind::Double(*f),
+        SortValue::Null => Bind::Text(String::new()),
+    }
+}
+
+/// The value a resource (`r`) is sorted by for one key: the lowest of its index values, or
+/// for a descending sort the highest (a date range sorts by its start, or its end when
+/// descending).
+fn sort_expression(sql: &mut Sql, res_type: &str, key: &SortKey) {
+    let SortBy::Param { param, table } = &key.by else {
+        sql.push(match key.by {
+            SortBy::LastUpdated => "r.last_updated",
+            _ => "r.res_id",
+        });
+        return;
+    };
+    let agg = if key.descending { "MAX" } else { "MIN" };
+    let column = match (table, key.descending) {
+        (Table::String, _) => "normalized",
+        (Table::Token, _) => "code",
+        (Table::Date, false) => "low",
+        (Table::Date, true) => "high",
+        (Table::Number, _) => "value",
+        (Table::Uri, _) => "value",
+        (Table::Reference, _) => "target_id",
+    };
+    sql.push(&format!(
+        "(SELECT {agg}(x.{column}) FROM {} x WHERE x.res_type = ",
+        table.name()
+    ))
+    .text(res_type)
+    .push(" AND x.res_id = r.res_id AND x.param = ")
+    .text(param)
+    .push(")");
 }
 
 #[derive(QueryableByName)]
@@ -434,18 +591,108 @@ macro_rules! load {
 }
 
 impl Tx<'_> {
-    /// One page of the current resources that meet every condition, in id order.
+    /// One page of the current resources that meet every condition, in sort order (ties,
+    /// and everything when unsorted, in id order).
     pub fn search(&mut self, q: &SearchQuery) -> Result<Vec<Version>, StoreError> {
         let mut sql = filtered(
             self.backend,
             q,
             "res_type, res_id, version, last_updated, deleted, content",
         );
-        if let Some(after) = &q.after_id {
-            sql.push(" AND res_id > ").text(after);
+        if let Some((values, id)) = &q.after {
+            sql.push(" AND (");
+            for (i, key) in q.sort.iter().enumerate() {
+                for (earlier, value) in q.sort[..i].iter().zip(values) {
+                    sort_expression(&mut sql, &q.res_type, earlier);
+                    match value {
+                        SortValue::Null => sql.push(" IS NULL AND "),
+                        v => sql.push(" = ").bind(bind_of(v)).push(" AND "),
+                    };
+                }
+                match values.get(i).unwrap_or(&SortValue::Null) {
+                    SortValue::Null => sql.push("1 = 0"),
+                    v => {
+                        sql.push("(");
+                        sort_expression(&mut sql, &q.res_type, key);
+                        sql.push(if key.descending { " < " } else { " > " })
+                            .bind(bind_of(v))
+                            .push(" OR ");
+                        sort_expression(&mut sql, &q.res_type, key);
+                        sql.push(" IS NULL)")
+                    }
+                };
+                sql.push(" OR ");
+            }
+            for (key, value) in q.sort.iter().zip(values) {
+                sort_expression(&mut sql, &q.res_type, key);
+                match value {
+                    SortValue::Null => sql.push(" IS NULL AND "),
+                    v => sql.push(" = ").bind(bind_of(v)).push(" AND "),
+                };
+            }
+            sql.push("res_id > ").text(id).push(")");
         }
-        sql.push(" ORDER BY res_id LIMIT ").int(q.limit);
+        sql.push(" ORDER BY ");
+        for key in &q.sort {
+            // Resources without a value come last in either direction.
+            sql.push("(");
+            sort_expression(&mut sql, &q.res_type, key);
+            sql.push(" IS NULL), ");
+            sort_expression(&mut sql, &q.res_type, key);
+            sql.push(if key.descending { " DESC, " } else { " ASC, " });
+        }
+        sql.push("res_id LIMIT ").int(q.limit);
         Ok(load!(&mut *self.conn, sql, Version)?)
+    }
+
+    /// The sort key values of one resource, to continue a sorted search after it.
+    pub fn sort_values(
+        &mut self,
+        res_type: &str,
+        res_id: &str,
+        sort: &[SortKey],
+    ) -> Result<Vec<SortValue>, StoreError> {
+        #[derive(QueryableByName)]
+        struct TextValue {
+            #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+            v: Option<String>,
+        }
+        #[derive(QueryableByName)]
+        struct IntValue {
+            #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+            v: Option<i64>,
+        }
+        #[derive(QueryableByName)]
+        struct RealValue {
+            #[diesel(sql_type = diesel::sql_types::Nullable<Double>)]
+            v: Option<f64>,
+        }
+        let mut out = Vec::with_capacity(sort.len());
+        for key in sort {
+            let mut sql = Sql::new(self.backend);
+            sql.push("SELECT ");
+            sort_expression(&mut sql, res_type, key);
+            sql.push(" AS v FROM resources r WHERE res_type = ")
+                .text(res_type)
+                .push(" AND res_id = ")
+                .text(res_id);
+            let value = match sort_kind(key) {
+                Kind::Text => load!(&mut *self.conn, sql, TextValue)?
+                    .pop()
+                    .and_then(|r| r.v)
+                    .map(SortValue::Text),
+                Kind::Int => load!(&mut *self.conn, sql, IntValue)?
+                    .pop()
+                    .and_then(|r| r.v)
+                    .map(SortValue::Int),
+                Kind::Real => load!(&mut *self.conn, sql, RealValue)?
+                    .pop()
+                    .and_then(|r| r.v)
+                    .map(SortValue::Real),
+            };
+            out.push(value.unwrap_or(SortValue::Null));
+        }
+        Ok(out)
     }
 
     /// How many current resources meet every condition.
