@@ -5,6 +5,7 @@ mod bundle;
 mod history;
 mod patch;
 mod search;
+mod valueset;
 
 use serde_json::{Map, Value};
 
