@@ -91,10 +91,15 @@ pub fn capability_statement(base_url: &str, date: &str) -> Value {
     let resources: Vec<Value> = RESOURCE_TYPES
         .iter()
         .map(|t| {
-            let search_params: Vec<Value> = search::params(t)
+            let mut search_params: Vec<Value> = search::params(t)
                 .filter(|p| p.is_indexed())
                 .map(|p| json!({ "name": p.code, "type": param_type(p.kind) }))
                 .collect();
+            search_params.push(json!({
+                "name": "_has",
+                "type": "special",
+                "documentation": "Reverse chaining: _has:Type:reference:parameter=value, nestable",
+            }));
             let references = |p: &&search::SearchParam| p.kind == ParamType::Reference;
             let includes: Vec<String> = search::params(t)
                 .filter(references)

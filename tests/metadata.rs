@@ -25,7 +25,7 @@ backend_tests! {
         let system: Vec<&str> = cs["rest"][0]["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
         assert_eq!(system, ["transaction", "batch", "history-system"]);
         let params: Vec<&str> = patient["searchParam"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-        for p in ["_id", "_lastUpdated", "identifier", "family", "birthdate"] {
+        for p in ["_id", "_lastUpdated", "_has", "identifier", "family", "birthdate"] {
             assert!(params.contains(&p), "{p} missing");
         }
         let consent = resources.iter().find(|r| r["type"] == "Consent").unwrap();
