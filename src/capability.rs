@@ -123,8 +123,13 @@ pub fn capability_statement(base_url: &str, date: &str) -> Value {
                 "conditionalUpdate": true,
                 "conditionalDelete": "single",
             });
+            let profiles: Vec<String> = crate::validation::package()
+                .profiles_of(t)
+                .map(|p| p.url.clone())
+                .collect();
             // FHIR JSON has no empty arrays.
             for (key, list) in [
+                ("supportedProfile", profiles),
                 ("searchInclude", includes),
                 ("searchRevInclude", revincludes),
             ] {

@@ -12,6 +12,7 @@ pub mod http;
 pub mod interaction;
 pub mod search;
 pub mod store;
+pub mod validation;
 
 pub use config::Config;
 pub use http::Application;

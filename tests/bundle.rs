@@ -101,7 +101,7 @@ backend_tests! {
         app.get("Patient/doomed").await.expect(200);
         let kept = app.get("Patient/kept").await.expect(200).json();
         assert_eq!(kept["meta"]["versionId"], "1");
-        assert_eq!(app.get("_history").await.expect(200).json()["total"], 2);
+        assert_eq!(app.stored_versions().await, 2);
 
         // An invalid resource in an entry: 400 naming the entry and the element.
         let b = bundle("transaction", vec![

@@ -129,10 +129,17 @@ async fn load_bundles(app: &TestApp) -> bool {
     true
 }
 
-/// PUTs a ValueSet of `iknl/definitions` under its own id, for `:in` to expand.
-async fn put_value_set(app: &TestApp, value_set: &Value) {
+/// Checks that the server publishes this ValueSet of `iknl/definitions` in its conformance
+/// package (for `:in` to expand) and keeps it read-only.
+async fn held_value_set(app: &TestApp, value_set: &Value) {
+    let url = value_set["url"].as_str().unwrap();
+    assert_eq!(
+        match_ids(app, &format!("ValueSet?url={url}")).await.len(),
+        1,
+        "{url} is held"
+    );
     let path = format!("ValueSet/{}", value_set["id"].as_str().unwrap());
-    app.put_json(&path, value_set).await.expect(201);
+    app.put_json(&path, value_set).await.expect(405);
 }
 
 /// What a searchset holds: the ids of the matches, and the `Type/id` of the includes, sorted.
@@ -373,10 +380,10 @@ backend_tests! {
         if !load_bundles(&app).await { return; }
         let icd = definition("ValueSet-ACP-MedicalDeviceProductType-ICD.json");
         assert_eq!(icd["url"], ICD_VALUESET);
-        put_value_set(&app, &icd).await;
+        held_value_set(&app, &icd).await;
         let goal = definition("ValueSet-ACP-MedicalPolicyGoal.json");
         assert_eq!(goal["url"], GOAL_VALUESET);
-        put_value_set(&app, &goal).await;
+        held_value_set(&app, &goal).await;
 
         let q6 = format!("DeviceUseStatement?{{patient}}&device.type:in={ICD_VALUESET}&_include=DeviceUseStatement:device");
         check(&app, &q6, PAT1, &["ACP-MedicalDevice-ICD-Pat1"], &["Device/ACP-MedicalDeviceProduct-ICD-Pat1"]).await;
@@ -397,7 +404,7 @@ backend_tests! {
             "url": "http://example.org/fhir/ValueSet/all-snomed",
             "compose": {"include": [{"system": SCT}]}
         });
-        put_value_set(&app, &all_snomed).await;
+        app.put_json("ValueSet/all-snomed", &all_snomed).await.expect(201);
         let q = "Procedure?{patient}&code:in=http://example.org/fhir/ValueSet/all-snomed";
         check(&app, q, PAT1, &["ACP-Procedure-Pat1"], &[]).await;
         check(&app, q, PAT2, &[], &[]).await;

@@ -94,6 +94,10 @@ impl Application {
     pub fn build(config: &Config) -> std::io::Result<Application> {
         let store = Store::open(&config.database_url, config.pool_size)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let published = crate::interaction::publish(&store).map_err(|e| {
+            std::io::Error::other(format!("publishing the conformance package: {e}"))
+        })?;
+        tracing::info!(published, "conformance package up to date");
         let listener = TcpListener::bind(&config.bind)?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {

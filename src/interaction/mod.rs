@@ -2,6 +2,7 @@
 //! preconditions, ids, `meta`, and history Bundles. Formats and headers belong to `http`.
 
 mod bundle;
+mod conformance;
 mod history;
 mod patch;
 mod search;
@@ -14,6 +15,7 @@ use crate::error::{ErrorKind, FhirError};
 use crate::store::{Change, Rendered, Store, Tx, Version, Written};
 
 pub use bundle::bundle;
+pub use conformance::publish;
 pub use history::{history, HistoryParams};
 pub use patch::patch;
 pub use search::search;
@@ -192,9 +194,8 @@ pub(crate) fn create_in(
             });
         }
     }
-    let render = |_: Option<&str>, version, last_updated| {
-        Ok::<_, FhirError>(with_meta(body, id, version, last_updated))
-    };
+    let render =
+        |_: Option<&str>, version, last_updated| with_meta(body, id, version, last_updated);
     tx.write(Change::Create, res_type, id, None, &render)
 }
 
@@ -247,9 +248,9 @@ pub(crate) fn update_in(
     body: &Map<String, Value>,
     if_match: Option<i64>,
 ) -> Result<Written, FhirError> {
-    let render = |_: Option<&str>, version, last_updated| {
-        Ok::<_, FhirError>(with_meta(body, id, version, last_updated))
-    };
+    conformance::writable(res_type, id)?;
+    let render =
+        |_: Option<&str>, version, last_updated| with_meta(body, id, version, last_updated);
     tx.write(Change::Update, res_type, id, if_match, &render)
 }
 
@@ -363,6 +364,7 @@ pub(crate) fn delete_in(
     id: &str,
     if_match: Option<i64>,
 ) -> Result<Written, FhirError> {
+    conformance::writable(res_type, id)?;
     let nothing = |_: Option<&str>, _, _| {
         Ok::<_, FhirError>(Rendered {
             content: String::new(),
@@ -420,8 +422,14 @@ fn body_of_type(res_type: &str, resource: &Value) -> Result<Map<String, Value>, 
 
 /// The resource as stored: `resourceType`, `id` and `meta` first, with the version and
 /// timestamp the server assigned; everything else exactly as received. The search index rows
-/// are taken from this final form, so `_lastUpdated` is indexed too.
-fn with_meta(body: &Map<String, Value>, id: &str, version: i64, last_updated: i64) -> Rendered {
+/// are taken from this final form, so `_lastUpdated` is indexed too. A resource that breaks a
+/// profile that applies to it is refused with every issue found.
+fn with_meta(
+    body: &Map<String, Value>,
+    id: &str,
+    version: i64,
+    last_updated: i64,
+) -> Result<Rendered, FhirError> {
     let mut out = Map::with_capacity(body.len() + 2);
     out.insert("resourceType".into(), body["resourceType"].clone());
     out.insert("id".into(), Value::String(id.to_string()));
@@ -445,10 +453,17 @@ fn with_meta(body: &Map<String, Value>, id: &str, version: i64, last_updated: i6
         }
     }
     let resource = Value::Object(out);
-    Rendered {
+    let issues = crate::validation::package().validate(&resource);
+    if issues.iter().any(|i| i.severity.is_failure()) {
+        return Err(FhirError {
+            kind: ErrorKind::Unprocessable,
+            issues,
+        });
+    }
+    Ok(Rendered {
         index: crate::search::extract(&resource),
         content: resource.to_string(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -474,7 +489,7 @@ mod tests {
         let Value::Object(map) = body else {
             unreachable!()
         };
-        let text = with_meta(&map, "p", 2, 0).content;
+        let text = with_meta(&map, "p", 2, 0).unwrap().content;
         assert_eq!(
             text,
             r#"{"resourceType":"Patient","id":"p","meta":{"versionId":"2","lastUpdated":"1970-01-01T00:00:00.000000Z","profile":["x"]},"active":true}"#

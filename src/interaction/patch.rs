@@ -40,6 +40,7 @@ pub(crate) fn patch_in(
     ops: &json_patch::Patch,
     if_match: Option<i64>,
 ) -> Result<Written, FhirError> {
+    super::conformance::writable(res_type, id)?;
     let render = |current: Option<&str>, version, last_updated| {
         let mut doc: Value = serde_json::from_str(current.unwrap_or_default())
             .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))?;
@@ -69,7 +70,7 @@ pub(crate) fn patch_in(
             )
             .at(format!("{res_type}.id")));
         }
-        Ok(with_meta(&body, id, version, last_updated))
+        with_meta(&body, id, version, last_updated)
     };
     tx.write(Change::Edit, res_type, id, if_match, &render)
 }

@@ -21,6 +21,9 @@ pub enum Db {
 pub struct TestApp {
     pub base: String,
     pub db: Db,
+    /// Versions in the store before the test wrote anything: the published conformance
+    /// package.
+    pub package_versions: u64,
     client: awc::Client,
     _dir: tempfile::TempDir,
 }
@@ -70,12 +73,15 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
     let client = awc::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .finish();
-    Some(TestApp {
+    let mut app = TestApp {
         base,
         db,
+        package_versions: 0,
         client,
         _dir: dir,
-    })
+    };
+    app.package_versions = app.system_history_total().await;
+    Some(app)
 }
 
 pub async fn spawn_app(db: Db) -> Option<TestApp> {
@@ -141,6 +147,17 @@ pub const FHIR_JSON: &str = "application/fhir+json";
 pub const FHIR_XML: &str = "application/fhir+xml";
 
 impl TestApp {
+    async fn system_history_total(&self) -> u64 {
+        let h = self.get("_history?_count=0").await.expect(200).json();
+        h["total"].as_u64().unwrap()
+    }
+
+    /// How many versions the test itself has written (the system history without the
+    /// conformance package).
+    pub async fn stored_versions(&self) -> u64 {
+        self.system_history_total().await - self.package_versions
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }

@@ -1,0 +1,155 @@
+//! The conformance package: published read-only, listed in the CapabilityStatement, and
+//! enforced on every write (our own examples pass; each kind of violation is refused with its
+//! location and stores nothing).
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const SCT: &str = "http://snomed.info/sct";
+const MARKERING: &str = "https://pzp-fhir.nl/fhir/StructureDefinition/pzp-markering";
+const CARETEAM: &str = "https://pzp-fhir.nl/fhir/StructureDefinition/pzp-careteam";
+const TREATMENT: &str =
+    "https://api.iknl.nl/docs/pzp/r4/StructureDefinition/ACP-TreatmentDirective";
+
+/// Our own example instances, from the repository.
+fn own_examples() -> Vec<Value> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/pzp/examples");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap())
+        .collect()
+}
+
+fn example(res_type: &str) -> Value {
+    own_examples()
+        .into_iter()
+        .find(|r| r["resourceType"] == res_type)
+        .unwrap()
+}
+
+fn path_of(r: &Value) -> String {
+    format!(
+        "{}/{}",
+        r["resourceType"].as_str().unwrap(),
+        r["id"].as_str().unwrap()
+    )
+}
+
+fn treatment_directive() -> Value {
+    json!({"resourceType": "Consent", "id": "td", "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "treatment"}]},
+        "category": [{"coding": [{"system": SCT, "code": "129125009"}]}],
+        "patient": {"reference": "Patient/example-patient"},
+        "provision": {"type": "deny", "code": [{"coding": [{"system": SCT, "code": "89666000"}]}]}})
+}
+
+/// Expects 422 with an issue at `expression` whose text contains `text`, and nothing stored.
+async fn refused(app: &TestApp, r: &Value, expression: &str, text: &str) {
+    let before = app.stored_versions().await;
+    let resp = app.put_json(&path_of(r), r).await.expect(422);
+    let oo = resp.json();
+    let issues = oo["issue"].as_array().unwrap();
+    assert!(
+        issues.iter().any(|i| i["expression"][0] == expression
+            && i["diagnostics"].as_str().unwrap().contains(text)),
+        "expected an issue at {expression} about '{text}': {oo}"
+    );
+    assert_eq!(app.stored_versions().await, before, "nothing is stored");
+}
+
+backend_tests! {
+    async fn the_package_is_published_read_only_and_listed(app) {
+        let b = app.get(&format!("StructureDefinition?url={MARKERING}")).await.expect(200).json();
+        assert_eq!(b["total"], 1);
+        let sd = &b["entry"][0]["resource"];
+        assert_eq!(sd["type"], "EpisodeOfCare");
+        let path = path_of(sd);
+        app.put_json(&path, sd).await.expect(405);
+        app.delete(&path).await.expect(405);
+        let b = app.get("CodeSystem?url=https://pzp-fhir.nl/fhir/CodeSystem/care-team-role").await.expect(200).json();
+        assert_eq!(b["total"], 1);
+        assert!(app.get("ValueSet?_summary=count").await.expect(200).json()["total"].as_u64().unwrap() >= 8);
+
+        let cs = app.get("metadata").await.expect(200).json();
+        let resources = cs["rest"][0]["resource"].as_array().unwrap();
+        let profiles = |t: &str| -> Vec<String> {
+            resources.iter().find(|r| r["type"] == t).unwrap()["supportedProfile"]
+                .as_array().map(|a| a.iter().map(|p| p.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+        };
+        assert!(profiles("EpisodeOfCare").contains(&MARKERING.to_string()));
+        assert!(profiles("Consent").contains(&TREATMENT.to_string()));
+        assert!(profiles("Consent").iter().any(|p| p.ends_with("ACP-AdvanceDirective")));
+    }
+
+    async fn our_own_examples_are_accepted(app) {
+        for r in own_examples() {
+            app.put_json(&path_of(&r), &r).await.expect(201);
+        }
+        app.put_json("Consent/td", &treatment_directive()).await.expect(201);
+    }
+
+    async fn each_kind_of_violation_is_refused_with_its_location(app) {
+        // Wrong reference target.
+        let mut td = treatment_directive();
+        td["patient"] = json!({"reference": "Practitioner/x"});
+        refused(&app, &td, "Consent.patient", "may only refer to Patient").await;
+        // Missing required element, found by codes although no profile is claimed.
+        let mut td = treatment_directive();
+        td.as_object_mut().unwrap().remove("patient");
+        refused(&app, &td, "Consent.patient", "at least 1").await;
+        // A required slice missing once the profile is claimed (under the older IKNL base).
+        let mut td = treatment_directive();
+        td["category"] = json!([{"coding": [{"system": SCT, "code": "1"}]}]);
+        td["meta"] = json!({"profile": ["https://fhir.iknl.nl/fhir/StructureDefinition/ACP-TreatmentDirective"]});
+        refused(&app, &td, "Consent.category", "slice").await;
+
+        // A value outside a required binding: a care team role that is not in our code system.
+        let mut team = example("CareTeam");
+        team["participant"][0]["role"][0]["coding"][0]["code"] = json!("chef");
+        refused(&app, &team, "CareTeam.participant[0].role[0]", "care-team-role").await;
+        // Not allowed: a care team bound to an encounter.
+        let mut team = example("CareTeam");
+        team["encounter"] = json!({"reference": "Encounter/e"});
+        refused(&app, &team, "CareTeam.encounter", "not allowed").await;
+        // Wrong code: a markering that is not palliative care, and an unknown phase.
+        let mut m = example("EpisodeOfCare");
+        m["type"] = json!([{"coding": [{"system": SCT, "code": "1"}]}]);
+        refused(&app, &m, "EpisodeOfCare.type", "at least 1").await;
+        let mut m = example("EpisodeOfCare");
+        m["extension"][0]["valueCoding"]["code"] = json!("final");
+        refused(&app, &m, "EpisodeOfCare.extension[0].valueCoding", "palliative-phase").await;
+        // Every issue at once.
+        let mut team = example("CareTeam");
+        team.as_object_mut().unwrap().remove("subject");
+        team["encounter"] = json!({"reference": "Encounter/e"});
+        let oo = app.put_json(&path_of(&team), &team).await.expect(422).json();
+        assert_eq!(oo["issue"].as_array().unwrap().len(), 2, "{oo}");
+        assert!(oo["issue"][0]["diagnostics"].as_str().unwrap().contains(CARETEAM.rsplit('/').next().unwrap()));
+    }
+
+    async fn profiles_hold_in_patches_and_transactions(app) {
+        app.put_json("Consent/td", &treatment_directive()).await.expect(201);
+        let resp = app
+            .send(actix_web::http::Method::PATCH, "Consent/td", &[("Content-Type", "application/json-patch+json")],
+                Some(br#"[{"op":"remove","path":"/patient"}]"#.to_vec()))
+            .await
+            .expect(422);
+        assert_eq!(resp.json()["issue"][0]["expression"][0], "Consent.patient");
+        let mut bad = treatment_directive();
+        bad["id"] = json!("td2");
+        bad["patient"] = json!({"reference": "Organization/o"});
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": {"resourceType": "Patient", "id": "tp"}, "request": {"method": "PUT", "url": "Patient/tp"}},
+            {"resource": bad, "request": {"method": "PUT", "url": "Consent/td2"}}]});
+        let oo = app.post_json("", &bundle).await.expect(422).json();
+        assert_eq!(oo["issue"][0]["expression"][0], "Bundle.entry[1].resource.patient");
+        app.get("Patient/tp").await.expect(404);
+    }
+}
