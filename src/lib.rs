@@ -3,13 +3,15 @@
 //! writes one and the same plan.
 //!
 //! A request travels `http` (routes, formats, errors) → `interaction` (FHIR REST semantics) →
-//! `store` (versions in PostgreSQL or SQLite).
+//! `validation` (profiles of `profiles/`) and `pzp` (rules across resources) → `store`
+//! (versions and search index in PostgreSQL or SQLite).
 
 pub mod capability;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod interaction;
+pub mod pzp;
 pub mod search;
 pub mod store;
 pub mod validation;

@@ -196,7 +196,9 @@ pub(crate) fn create_in(
     }
     let render =
         |_: Option<&str>, version, last_updated| with_meta(body, id, version, last_updated);
-    tx.write(Change::Create, res_type, id, None, &render)
+    let written = tx.write(Change::Create, res_type, id, None, &render)?;
+    crate::pzp::check(tx, &written.version)?;
+    Ok(written)
 }
 
 /// The one resource a conditional query selects, `None` when there is none, 412 when there
@@ -251,7 +253,9 @@ pub(crate) fn update_in(
     conformance::writable(res_type, id)?;
     let render =
         |_: Option<&str>, version, last_updated| with_meta(body, id, version, last_updated);
-    tx.write(Change::Update, res_type, id, if_match, &render)
+    let written = tx.write(Change::Update, res_type, id, if_match, &render)?;
+    crate::pzp::check(tx, &written.version)?;
+    Ok(written)
 }
 
 /// Checks the id in an update's body: it must be `expected`, or, when `expected` is `None`

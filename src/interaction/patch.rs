@@ -72,5 +72,7 @@ pub(crate) fn patch_in(
         }
         with_meta(&body, id, version, last_updated)
     };
-    tx.write(Change::Edit, res_type, id, if_match, &render)
+    let written = tx.write(Change::Edit, res_type, id, if_match, &render)?;
+    crate::pzp::check(tx, &written.version)?;
+    Ok(written)
 }

@@ -1,0 +1,256 @@
+//! The PZP domain rules that span resources.
+//!
+//! The *centrale zorgverlener* (central care provider) is the one named contact and
+//! coordinator of a patient's palliative care: a CareTeam participant with role
+//! `centrale-zorgverlener`. Per patient, at any moment, at most one such participant may be
+//! active, across all of the patient's care teams; earlier ones stay recorded with a closed
+//! period, which is how "who was it before, since when" is answered. An EpisodeOfCare (the
+//! *markering*, the recorded start of the palliative phase) that names a `careManager` must
+//! name the current one.
+
+use serde_json::Value;
+
+use crate::error::{ErrorKind, FhirError};
+use crate::search::date_range;
+use crate::store::{Condition, RefMatch, SearchQuery, Tx, Version};
+
+pub const CARE_TEAM_ROLE: &str = "https://pzp-fhir.nl/fhir/CodeSystem/care-team-role";
+pub const CENTRAL: &str = "centrale-zorgverlener";
+
+/// Checks the cross-resource rules for a version just written in `tx`; an error rolls the
+/// write back.
+pub fn check(tx: &mut Tx, written: &Version) -> Result<(), FhirError> {
+    let Some(content) = written.content.as_deref() else {
+        return Ok(());
+    };
+    let resource: Value = serde_json::from_str(content)
+        .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))?;
+    match written.res_type.as_str() {
+        "CareTeam" => check_care_team(tx, &written.res_id, &resource),
+        "EpisodeOfCare" => check_episode(tx, &resource),
+        _ => Ok(()),
+    }
+}
+
+/// A centrale zorgverlener: who, since when, until when, in which care team.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Central {
+    pub member: String,
+    pub display: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub care_team: String,
+    /// The period as instants: start (or the beginning of time) to end (or never).
+    from: i64,
+    until: i64,
+}
+
+impl Central {
+    fn describe(&self) -> String {
+        let who = match &self.display {
+            Some(d) => format!("{} ({d})", self.member),
+            None => self.member.clone(),
+        };
+        match &self.start {
+            Some(s) => format!("{who}, since {s}, in CareTeam/{}", self.care_team),
+            None => format!("{who}, in CareTeam/{}", self.care_team),
+        }
+    }
+
+    fn overlaps(&self, other: &Central) -> bool {
+        self.from < other.until && other.from < self.until
+    }
+}
+
+/// The centrale-zorgverlener participants of a CareTeam.
+pub fn centrals(care_team_id: &str, team: &Value) -> Vec<Central> {
+    let text = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
+    team.get("participant")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| {
+            p.get("role")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .flat_map(|r| {
+                    r.get("coding")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                })
+                .any(|c| {
+                    c.get("system").and_then(Value::as_str) == Some(CARE_TEAM_ROLE)
+                        && c.get("code").and_then(Value::as_str) == Some(CENTRAL)
+                })
+        })
+        .map(|p| {
+            let start = text(p, "/period/start");
+            let end = text(p, "/period/end");
+            // Periods compare by their first instants, so a handover on one day is no overlap.
+            let instant =
+                |d: &Option<String>| d.as_deref().and_then(date_range).map(|(low, _)| low);
+            Central {
+                member: text(p, "/member/reference").unwrap_or_default(),
+                display: text(p, "/member/display"),
+                from: instant(&start).unwrap_or(i64::MIN),
+                until: instant(&end).unwrap_or(i64::MAX),
+                start,
+                end,
+                care_team: care_team_id.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The patient id of a `Patient/x` reference (relative or absolute).
+fn patient_id(reference: Option<&str>) -> Option<String> {
+    let r = reference?;
+    let (before, id) = r.rsplit_once('/')?;
+    (before == "Patient" || before.ends_with("/Patient")).then(|| id.to_string())
+}
+
+/// Every centrale zorgverlener ever recorded for a patient, in all its current care teams.
+fn recorded(tx: &mut Tx, patient: &str) -> Result<Vec<Central>, FhirError> {
+    let teams = tx.search(&SearchQuery {
+        res_type: "CareTeam".into(),
+        conditions: vec![Condition::Reference {
+            param: "subject".into(),
+            values: vec![RefMatch::Id {
+                target_type: Some("Patient".into()),
+                id: patient.to_string(),
+            }],
+        }],
+        sort: Vec::new(),
+        after: None,
+        limit: 10_000,
+    })?;
+    let mut out = Vec::new();
+    for t in teams {
+        let team: Value = serde_json::from_str(t.content.as_deref().unwrap_or("{}"))
+            .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))?;
+        out.extend(centrals(&t.res_id, &team));
+    }
+    Ok(out)
+}
+
+/// The name of the lock that writes concerning one patient's centrale zorgverlener share.
+fn lock_name(patient: &str) -> String {
+    format!("centrale-zorgverlener Patient/{patient}")
+}
+
+fn check_care_team(tx: &mut Tx, id: &str, team: &Value) -> Result<(), FhirError> {
+    let mine = centrals(id, team);
+    if mine.is_empty() {
+        return Ok(());
+    }
+    let Some(patient) = patient_id(team.pointer("/subject/reference").and_then(Value::as_str))
+    else {
+        return Ok(());
+    };
+    // Two care teams of one patient written at once: the second waits here, then sees the
+    // first.
+    tx.lock(&lock_name(&patient))?;
+    let others: Vec<Central> = recorded(tx, &patient)?
+        .into_iter()
+        .filter(|c| c.care_team != id)
+        .collect();
+    for (n, a) in mine.iter().enumerate() {
+        let clash = mine[n + 1..].iter().chain(&others).find(|b| a.overlaps(b));
+        if let Some(b) = clash {
+            // Name the one already recorded elsewhere, or else the longest-standing.
+            let current = others
+                .iter()
+                .find(|c| c.end.is_none())
+                .unwrap_or(if a.from <= b.from { a } else { b });
+            return Err(FhirError::new(
+                ErrorKind::Conflict,
+                "business-rule",
+                format!(
+                    "Patient/{patient} can have only one centrale zorgverlener at a time; the current one is {}. To change it, end that participant's period in the same update that adds the new one",
+                    current.describe()
+                ),
+            )
+            .at("CareTeam.participant"));
+        }
+    }
+    Ok(())
+}
+
+fn check_episode(tx: &mut Tx, episode: &Value) -> Result<(), FhirError> {
+    let Some(manager) = episode
+        .pointer("/careManager/reference")
+        .and_then(Value::as_str)
+    else {
+        return Ok(());
+    };
+    let Some(patient) = patient_id(
+        episode
+            .pointer("/patient/reference")
+            .and_then(Value::as_str),
+    ) else {
+        return Ok(());
+    };
+    tx.lock(&lock_name(&patient))?;
+    let now = chrono::Utc::now().timestamp_micros();
+    let current: Vec<Central> = recorded(tx, &patient)?
+        .into_iter()
+        .filter(|c| c.from <= now && now < c.until)
+        .collect();
+    if current.iter().any(|c| c.member == manager) {
+        return Ok(());
+    }
+    let text = match current.first() {
+        Some(c) => format!(
+            "careManager must be the centrale zorgverlener of Patient/{patient}; the current one is {}, not {manager}",
+            c.describe()
+        ),
+        None => format!(
+            "careManager names {manager}, but no care team of Patient/{patient} has a current centrale zorgverlener; record one in the CareTeam first"
+        ),
+    };
+    Err(FhirError::new(ErrorKind::Conflict, "business-rule", text).at("EpisodeOfCare.careManager"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn participant(member: &str, start: &str, end: Option<&str>) -> Value {
+        let mut period = json!({"start": start});
+        if let Some(e) = end {
+            period["end"] = json!(e);
+        }
+        json!({"role": [{"coding": [{"system": CARE_TEAM_ROLE, "code": CENTRAL}]}],
+               "member": {"reference": member}, "period": period})
+    }
+
+    #[test]
+    fn a_handover_on_one_day_does_not_overlap() {
+        let team = json!({"participant": [
+            participant("PractitionerRole/a", "2025-01-01", Some("2025-11-15")),
+            participant("PractitionerRole/b", "2025-11-15", None),
+        ]});
+        let c = centrals("t", &team);
+        assert_eq!(c.len(), 2);
+        assert!(!c[0].overlaps(&c[1]));
+        let team = json!({"participant": [
+            participant("PractitionerRole/a", "2025-01-01", None),
+            participant("PractitionerRole/b", "2025-11-15", None),
+        ]});
+        let c = centrals("t", &team);
+        assert!(c[0].overlaps(&c[1]));
+    }
+
+    #[test]
+    fn patient_ids_from_relative_and_absolute_references() {
+        assert_eq!(patient_id(Some("Patient/p1")).as_deref(), Some("p1"));
+        assert_eq!(
+            patient_id(Some("http://h/fhir/Patient/p1")).as_deref(),
+            Some("p1")
+        );
+        assert_eq!(patient_id(Some("Group/g")), None);
+    }
+}
