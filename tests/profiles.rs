@@ -152,4 +152,50 @@ backend_tests! {
         assert_eq!(oo["issue"][0]["expression"][0], "Bundle.entry[1].resource.patient");
         app.get("Patient/tp").await.expect(404);
     }
+
+    async fn validate_operation_reports_without_storing(app) {
+        let ok = app.post_json("Consent/$validate", &treatment_directive()).await.expect(200).json();
+        assert_eq!(ok["issue"][0]["severity"], "information", "{ok}");
+
+        let mut bad = treatment_directive();
+        bad["patient"] = json!({"reference": "Practitioner/x"});
+        bad["provision"].as_object_mut().unwrap().remove("type");
+        let oo = app.post_json("Consent/$validate", &bad).await.expect(200).json();
+        let at: Vec<&str> = oo["issue"].as_array().unwrap().iter().map(|i| i["expression"][0].as_str().unwrap()).collect();
+        assert_eq!(at, ["Consent.patient", "Consent.provision"], "all issues at once: {oo}");
+        assert_eq!(app.stored_versions().await, 0);
+
+        // Against a named profile the resource does not claim, as a query parameter or in
+        // Parameters; and at instance level.
+        let patient = json!({"resourceType": "Patient", "id": "p"});
+        let ok = app.post_json("Patient/$validate", &patient).await.expect(200).json();
+        assert_eq!(ok["issue"][0]["severity"], "information");
+        let acp = "https://api.iknl.nl/docs/pzp/r4/StructureDefinition/ACP-Patient";
+        let oo = app.post_json(&format!("Patient/$validate?profile={acp}"), &patient).await.expect(200).json();
+        assert_eq!(oo["issue"][0]["expression"][0], "Patient.name", "{oo}");
+        let params = json!({"resourceType": "Parameters", "parameter": [
+            {"name": "resource", "resource": patient}, {"name": "profile", "valueUri": acp}]});
+        let oo = app.post_json("Patient/p/$validate", &params).await.expect(200).json();
+        assert_eq!(oo["issue"][0]["expression"][0], "Patient.name");
+        app.post_json("Patient/other/$validate", &patient).await.expect(400);
+        app.post_json("Patient/$validate?profile=https://example.org/unknown", &patient).await.expect(400);
+        // A structural problem is reported the same way.
+        let oo = app.post_json("Patient/$validate", &json!({"resourceType": "Patient", "birthDate": "gisteren"})).await.expect(200).json();
+        assert_eq!(oo["issue"][0]["severity"], "error");
+    }
+
+    async fn a_treatment_directive_keeps_its_own_wording(app) {
+        // Neither a decision nor the free-text agreement: refused.
+        let mut td = treatment_directive();
+        td["provision"].as_object_mut().unwrap().remove("type");
+        refused(&app, &td, "Consent.provision", "neither a decision").await;
+        // The free text instead of a decision is accepted and kept verbatim.
+        let text = "Alleen opname als de pijn thuis niet te behandelen is";
+        td["modifierExtension"] = json!([{"url": "http://nictiz.nl/fhir/StructureDefinition/ext-TreatmentDirective2.SpecificationOther", "valueString": text}]);
+        app.put_json("Consent/td", &td).await.expect(201);
+        assert_eq!(app.get("Consent/td").await.json()["modifierExtension"][0]["valueString"], text);
+        // Both a decision and the free text: refused, the text is not reduced to permit/deny.
+        td["provision"]["type"] = json!("permit");
+        refused(&app, &td, "Consent.provision", "both").await;
+    }
 }

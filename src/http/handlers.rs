@@ -607,6 +607,57 @@ pub async fn transaction(
     .await
 }
 
+#[utoipa::path(post, path = "/{type}/$validate", tag = "FHIR REST",
+    summary = "$validate: check a resource against the profiles that apply to it (or a named one) without storing it",
+    params(("type" = String, Path, description = "FHIR resource type"), ("profile" = Option<String>, Query, description = "Also check against this profile's canonical URL"), ("_format" = Option<String>, Query, description = "json or xml; overrides Accept")),
+    request_body(content = Object, description = "The resource, or Parameters with 'resource' and 'profile'", content_type = "application/fhir+json"),
+    responses((status = 200, description = "An OperationOutcome with every issue found (information 'no issues found' when valid)"),
+        (status = 400, description = "Not a resource of this type, or an unknown profile")))]
+pub async fn validate_type(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    run_validate(req, path.into_inner(), None, payload, state).await
+}
+
+#[utoipa::path(post, path = "/{type}/{id}/$validate", tag = "FHIR REST",
+    summary = "$validate for an update of this resource",
+    params(("type" = String, Path, description = "FHIR resource type"), ("id" = String, Path, description = "Logical id"), ("profile" = Option<String>, Query, description = "Also check against this profile's canonical URL")),
+    request_body(content = Object, description = "The resource, or Parameters with 'resource' and 'profile'", content_type = "application/fhir+json"),
+    responses((status = 200, description = "An OperationOutcome with every issue found")))]
+pub async fn validate_instance(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (t, id) = path.into_inner();
+    run_validate(req, t, Some(id), payload, state).await
+}
+
+async fn run_validate(
+    req: HttpRequest,
+    res_type: String,
+    id: Option<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    answer(&req, async |out| {
+        let profile = query_value(&query_pairs(&req), "profile").map(str::to_string);
+        let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
+        let outcome = blocking(move || match fhir_format::parse(&bytes, format) {
+            // A structural problem is a validation result too.
+            Err(issues) => Ok(error::operation_outcome(&issues)),
+            Ok(body) => interaction::validate(&res_type, id.as_deref(), &body, profile.as_deref()),
+        })
+        .await?;
+        Ok(respond::send(HttpResponse::Ok(), Body::Value(outcome), out))
+    })
+    .await
+}
+
 fn history_params(req: &HttpRequest) -> HistoryParams {
     let pairs = query_pairs(req);
     let get = |name: &str| query_value(&pairs, name).map(str::to_string);

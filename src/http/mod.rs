@@ -56,6 +56,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/{type}/$validate")
+            .route(web::post().to(validate_type))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/{type}/{id}/$validate")
+            .route(web::post().to(validate_instance))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/{type}/{id}/_history/{vid}")
             .route(web::get().to(vread))
             .default_service(web::to(method_not_allowed)),

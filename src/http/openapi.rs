@@ -23,6 +23,8 @@ use super::handlers;
         handlers::update_conditional,
         handlers::delete_conditional,
         handlers::transaction,
+        handlers::validate_type,
+        handlers::validate_instance,
         handlers::vread,
         handlers::history_system,
         handlers::history_type,

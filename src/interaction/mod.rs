@@ -89,6 +89,76 @@ fn check_id(id: &str) -> Result<(), FhirError> {
     }
 }
 
+/// `$validate`: the issues `body` (a resource, or Parameters with `resource` and `profile`)
+/// has against the profiles that apply to it, and against `profile` when one is named, as an
+/// OperationOutcome. Nothing is stored.
+pub fn validate(
+    res_type: &str,
+    id: Option<&str>,
+    body: &Value,
+    profile: Option<&str>,
+) -> Result<Value, FhirError> {
+    check_type(res_type)?;
+    let (resource, named) = match body.get("resourceType").and_then(Value::as_str) {
+        Some("Parameters") if res_type != "Parameters" => {
+            let params: Vec<&Value> = body
+                .get("parameter")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .collect();
+            let find = |n: &str| {
+                params
+                    .iter()
+                    .find(|p| p.get("name").and_then(Value::as_str) == Some(n))
+            };
+            let resource = find("resource")
+                .and_then(|p| p.get("resource"))
+                .ok_or_else(|| {
+                    FhirError::bad_request(
+                        "required",
+                        "the Parameters have no 'resource' parameter",
+                    )
+                })?;
+            let named = find("profile").and_then(|p| {
+                p.get("valueUri")
+                    .or_else(|| p.get("valueCanonical"))
+                    .and_then(Value::as_str)
+            });
+            (resource, named)
+        }
+        _ => (body, None),
+    };
+    let body = body_of_type(res_type, resource)?;
+    if let (Some(id), Some(body_id)) = (id, body.get("id").and_then(Value::as_str)) {
+        if id != body_id {
+            return Err(FhirError::bad_request(
+                "invalid",
+                format!("the id in the body ('{body_id}') differs from the id in the URL ('{id}')"),
+            ));
+        }
+    }
+    let package = crate::validation::package();
+    let resource = Value::Object(body);
+    let issues = match profile.or(named) {
+        Some(url) => {
+            let p = package.profile(url).ok_or_else(|| {
+                FhirError::bad_request(
+                    "not-supported",
+                    format!("the profile '{url}' is not held by this server"),
+                )
+                .at("profile")
+            })?;
+            package.validate_against(&resource, p)
+        }
+        None => package.validate(&resource),
+    };
+    Ok(match issues.is_empty() {
+        true => crate::error::information("no issues found"),
+        false => crate::error::operation_outcome(&issues),
+    })
+}
+
 /// Renders a stored timestamp (microseconds since the epoch) as a FHIR instant.
 pub fn format_instant(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)

@@ -171,6 +171,27 @@ impl Package {
         let mut issues = Vec::new();
         for p in self.applicable(resource) {
             self.check(p, resource, &mut issues);
+            invariants(p, resource, &mut issues);
+        }
+        issues
+    }
+
+    /// The profile with this canonical (older IKNL base and `|version` allowed).
+    pub fn profile(&self, url: &str) -> Option<&Profile> {
+        let url = canonical(url);
+        self.profiles.iter().find(|p| p.url == url)
+    }
+
+    /// [`Package::validate`], and also against `profile` whether or not the resource claims it.
+    pub fn validate_against(&self, resource: &Value, profile: &Profile) -> Vec<Issue> {
+        let mut issues = self.validate(resource);
+        if !self
+            .applicable(resource)
+            .iter()
+            .any(|p| p.url == profile.url)
+        {
+            self.check(profile, resource, &mut issues);
+            invariants(profile, resource, &mut issues);
         }
         issues
     }
@@ -430,6 +451,30 @@ fn recognised(p: &Profile, resource: &Value) -> bool {
         }
     }
     any
+}
+
+/// Rules a profile states as invariants, which the differential cannot express.
+fn invariants(p: &Profile, resource: &Value, issues: &mut Vec<Issue>) {
+    const SPECIFICATION_OTHER: &str =
+        "http://nictiz.nl/fhir/StructureDefinition/ext-TreatmentDirective2.SpecificationOther";
+    if p.url == format!("{IKNL_BASE}StructureDefinition/ACP-TreatmentDirective") {
+        // The decision is permit or deny, or neither with the agreement in free text; the text
+        // is what the patient agreed, so it may not be missing or hidden behind a decision.
+        let decided = resource.pointer("/provision/type").is_some();
+        let other = list(resource, "modifierExtension")
+            .any(|e| text(e, "url") == Some(SPECIFICATION_OTHER));
+        let message = match (decided, other) {
+            (false, false) => "has neither a decision (provision.type permit or deny) nor the agreement in the SpecificationOther extension",
+            (true, true) => "has both a decision (provision.type) and a SpecificationOther text; a directive with its own wording has no permit or deny",
+            _ => return,
+        };
+        issues.push(problem(
+            p,
+            "business-rule",
+            format!("the treatment directive {message}"),
+            "Consent.provision".into(),
+        ));
+    }
 }
 
 fn problem(p: &Profile, code: &'static str, text: String, at: String) -> Issue {
