@@ -241,6 +241,66 @@ pub fn create(
     store.transaction(|tx| create_in(tx, res_type, &body, &id, if_none_exist, base_url))
 }
 
+/// The checks of a written version that need other resources: the PZP rules, and a
+/// QuestionnaireResponse against the Questionnaire it answers when the server holds that
+/// (same version, if it names one). An error rolls the write back.
+pub(crate) fn checks_across(tx: &mut Tx, written: &Version) -> Result<(), FhirError> {
+    if written.res_type != "QuestionnaireResponse" {
+        return crate::pzp::check(tx, written);
+    }
+    let Some(response) = written
+        .content
+        .as_deref()
+        .and_then(|c| serde_json::from_str::<Value>(c).ok())
+    else {
+        return Ok(());
+    };
+    let Some(canonical) = response.get("questionnaire").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let (url, version) = match canonical.split_once('|') {
+        Some((u, v)) => (u, Some(v)),
+        None => (canonical, None),
+    };
+    let mut conditions = vec![crate::store::Condition::Uri {
+        param: "url".into(),
+        values: vec![url.to_string()],
+    }];
+    if let Some(v) = version {
+        conditions.push(crate::store::Condition::Token {
+            param: "version".into(),
+            values: vec![crate::store::TokenMatch {
+                system: None,
+                code: Some(v.to_string()),
+            }],
+            except: Vec::new(),
+            text: None,
+            negate: false,
+        });
+    }
+    let found = tx.search(&crate::store::SearchQuery {
+        res_type: "Questionnaire".into(),
+        conditions,
+        sort: Vec::new(),
+        after: None,
+        limit: 1,
+    })?;
+    let Some(questionnaire) = found
+        .first()
+        .and_then(|q| serde_json::from_str::<Value>(q.content.as_deref()?).ok())
+    else {
+        return Ok(());
+    };
+    let issues = crate::validation::questionnaire::check(&response, &questionnaire);
+    if issues.is_empty() {
+        return Ok(());
+    }
+    Err(FhirError {
+        kind: ErrorKind::Unprocessable,
+        issues,
+    })
+}
+
 /// A fresh server-assigned id.
 pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -267,7 +327,7 @@ pub(crate) fn create_in(
     let render =
         |_: Option<&str>, version, last_updated| with_meta(body, id, version, last_updated);
     let written = tx.write(Change::Create, res_type, id, None, &render)?;
-    crate::pzp::check(tx, &written.version)?;
+    checks_across(tx, &written.version)?;
     Ok(written)
 }
 
@@ -324,7 +384,7 @@ pub(crate) fn update_in(
     let render =
         |_: Option<&str>, version, last_updated| with_meta(body, id, version, last_updated);
     let written = tx.write(Change::Update, res_type, id, if_match, &render)?;
-    crate::pzp::check(tx, &written.version)?;
+    checks_across(tx, &written.version)?;
     Ok(written)
 }
 

@@ -73,6 +73,6 @@ pub(crate) fn patch_in(
         with_meta(&body, id, version, last_updated)
     };
     let written = tx.write(Change::Edit, res_type, id, if_match, &render)?;
-    crate::pzp::check(tx, &written.version)?;
+    super::checks_across(tx, &written.version)?;
     Ok(written)
 }

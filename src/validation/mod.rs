@@ -4,6 +4,7 @@
 //! (an ACP treatment directive is one even when it does not say so).
 
 mod profile;
+pub mod questionnaire;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
