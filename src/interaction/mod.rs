@@ -12,7 +12,9 @@ use serde_json::{Map, Value};
 
 use crate::capability;
 use crate::error::{ErrorKind, FhirError};
-use crate::store::{Change, Rendered, Store, Tx, Version, Written};
+use crate::store::{
+    Change, Condition, Rendered, SearchQuery, Store, TokenMatch, Tx, Version, Written,
+};
 
 pub use bundle::bundle;
 pub use conformance::publish;
@@ -258,36 +260,9 @@ pub(crate) fn checks_across(tx: &mut Tx, written: &Version) -> Result<(), FhirEr
     let Some(canonical) = response.get("questionnaire").and_then(Value::as_str) else {
         return Ok(());
     };
-    let (url, version) = match canonical.split_once('|') {
-        Some((u, v)) => (u, Some(v)),
-        None => (canonical, None),
-    };
-    let mut conditions = vec![crate::store::Condition::Uri {
-        param: "url".into(),
-        values: vec![url.to_string()],
-    }];
-    if let Some(v) = version {
-        conditions.push(crate::store::Condition::Token {
-            param: "version".into(),
-            values: vec![crate::store::TokenMatch {
-                system: None,
-                code: Some(v.to_string()),
-            }],
-            except: Vec::new(),
-            text: None,
-            negate: false,
-        });
-    }
-    let found = tx.search(&crate::store::SearchQuery {
-        res_type: "Questionnaire".into(),
-        conditions,
-        sort: Vec::new(),
-        after: None,
-        limit: 1,
-    })?;
-    let Some(questionnaire) = found
-        .first()
-        .and_then(|q| serde_json::from_str::<Value>(q.content.as_deref()?).ok())
+    let found = by_canonical(tx, "Questionnaire", canonical)?;
+    let Some(questionnaire) =
+        found.and_then(|q| serde_json::from_str::<Value>(q.content.as_deref()?).ok())
     else {
         return Ok(());
     };
@@ -299,6 +274,43 @@ pub(crate) fn checks_across(tx: &mut Tx, written: &Version) -> Result<(), FhirEr
         kind: ErrorKind::Unprocessable,
         issues,
     })
+}
+
+/// The current resource of `res_type` with this canonical URL (`url`, or `url|version` for
+/// that version only).
+pub(crate) fn by_canonical(
+    tx: &mut Tx,
+    res_type: &str,
+    canonical: &str,
+) -> Result<Option<Version>, FhirError> {
+    let (url, version) = match canonical.split_once('|') {
+        Some((u, v)) => (u, Some(v)),
+        None => (canonical, None),
+    };
+    let mut conditions = vec![Condition::Uri {
+        param: "url".into(),
+        values: vec![url.to_string()],
+    }];
+    if let Some(v) = version {
+        conditions.push(Condition::Token {
+            param: "version".into(),
+            values: vec![TokenMatch {
+                system: None,
+                code: Some(v.to_string()),
+            }],
+            except: Vec::new(),
+            text: None,
+            negate: false,
+        });
+    }
+    let found = tx.search(&SearchQuery {
+        res_type: res_type.into(),
+        conditions,
+        sort: Vec::new(),
+        after: None,
+        limit: 1,
+    })?;
+    Ok(found.into_iter().next())
 }
 
 /// A fresh server-assigned id.

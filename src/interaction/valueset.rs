@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use super::search::{invalid, token};
+use super::search::invalid;
 use crate::error::FhirError;
-use crate::store::{Condition, SearchQuery, TokenMatch, Tx};
+use crate::store::{TokenMatch, Tx};
 
 /// The codes of the ValueSet `canonical` (`url` or `url|version`) and the codes it excludes.
 /// `name` is the search parameter, for error messages.
@@ -19,31 +19,8 @@ pub(crate) type Codes = (Vec<TokenMatch>, Vec<TokenMatch>);
 /// Its expansion when the ValueSet has one, else the concepts and whole code systems its
 /// compose includes (and the ValueSets it includes, a few levels deep), minus its excludes.
 fn expand(tx: &mut Tx, name: &str, canonical: &str, depth: usize) -> Result<Codes, FhirError> {
-    let (url, version) = match canonical.split_once('|') {
-        Some((u, v)) => (u, Some(v)),
-        None => (canonical, None),
-    };
-    let mut conditions = vec![Condition::Uri {
-        param: "url".into(),
-        values: vec![url.to_string()],
-    }];
-    if let Some(v) = version {
-        conditions.push(Condition::Token {
-            param: "version".into(),
-            values: vec![token(v)],
-            except: Vec::new(),
-            text: None,
-            negate: false,
-        });
-    }
-    let found = tx.search(&SearchQuery {
-        res_type: "ValueSet".into(),
-        conditions,
-        sort: Vec::new(),
-        after: None,
-        limit: 1,
-    })?;
-    let Some(stored) = found.first() else {
+    let found = super::by_canonical(tx, "ValueSet", canonical)?;
+    let Some(stored) = found else {
         return Err(invalid(
             name,
             format!("the ValueSet '{canonical}' is not held by this server"),
