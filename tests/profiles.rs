@@ -198,4 +198,18 @@ backend_tests! {
         td["provision"]["type"] = json!("permit");
         refused(&app, &td, "Consent.provision", "both").await;
     }
+
+    async fn base_r4_rules_hold_for_every_resource(app) {
+        let obs = json!({"resourceType": "Observation", "id": "o", "status": "finished", "code": {"text": "x"}});
+        let oo = app.put_json("Observation/o", &obs).await.expect(422).json();
+        assert_eq!(oo["issue"][0]["code"], "code-invalid", "{oo}");
+        assert_eq!(oo["issue"][0]["expression"][0], "Observation.status");
+        let oo = app.put_json("Observation/o", &json!({"resourceType": "Observation", "id": "o", "status": "final"})).await.expect(422).json();
+        assert_eq!(oo["issue"][0]["code"], "required");
+        assert_eq!(oo["issue"][0]["expression"][0], "Observation.code");
+        let p = json!({"resourceType": "Patient", "id": "p", "gender": "x", "telecom": [{"system": "pigeon", "value": "1"}]});
+        let oo = app.put_json("Patient/p", &p).await.expect(422).json();
+        assert_eq!(oo["issue"].as_array().unwrap().len(), 2, "{oo}");
+        assert_eq!(app.stored_versions().await, 0);
+    }
 }

@@ -1,8 +1,11 @@
-//! Profile validation against the server's conformance package (`profiles/`, compiled into the
-//! binary): a resource is checked against every profile it claims in `meta.profile` that the
-//! package holds, and against every profile of its type it is recognised by through its codes
-//! (an ACP treatment directive is one even when it does not say so).
+//! Validation beyond structure: the R4 base rules the parser does not check (required elements
+//! and required bindings of core codes, in `core`), and the server's conformance package
+//! (`profiles/`, compiled into the binary): a resource is checked against every profile it
+//! claims in `meta.profile` that the package holds, and against every profile of its type it is
+//! recognised by through its codes (an ACP treatment directive is one even when it does not say
+//! so).
 
+mod core;
 mod profile;
 pub mod questionnaire;
 
@@ -174,6 +177,7 @@ impl Package {
             self.check(p, resource, &mut issues);
             invariants(p, resource, &mut issues);
         }
+        issues.extend(core::check(resource));
         issues
     }
 
