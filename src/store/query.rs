@@ -1,5 +1,6 @@
-//! Search over the index tables: every condition is an `IN (subquery)` on one index table, so
-//! the cost follows the size of the answer and the indexes, not the size of the database.
+//! Search over the index tables: the most selective condition reads its matching index rows,
+//! and every other condition is checked for just those resources (see [`Join`]), so the cost
+//! follows the size of the answer, not the size of the database.
 //! The SQL is written out here (with bound values only) because diesel's query builder cannot
 //! nest subqueries across both backends at once.
 
@@ -288,19 +289,83 @@ fn approximate(ql: i64, qh: i64) -> (i64, i64) {
     (ql.saturating_sub(margin), qh.saturating_add(margin))
 }
 
-/// `res_id IN (SELECT res_id FROM <table> WHERE res_type = ? AND param = ? AND <filter>)`.
-fn ids_in(sql: &mut Sql, table: &str, res_type: &str, param: &str, negate: bool) {
-    sql.push(if negate {
-        " AND res_id NOT IN (SELECT res_id FROM "
-    } else {
-        " AND res_id IN (SELECT res_id FROM "
-    })
-    .push(table)
-    .push(" WHERE res_type = ")
-    .text(res_type)
-    .push(" AND param = ")
-    .text(param)
-    .push(" AND ");
+/// How a condition is joined to the resources it filters. The first condition of a search
+/// drives it: `res_id IN (SELECT res_id FROM <table> WHERE ...)` reads only the index rows that
+/// match. The others probe each of those resources through the `(res_type, res_id)` index:
+/// `EXISTS (SELECT 1 FROM <table> x WHERE x.res_id = r.res_id AND ...)`. Written all as `IN`,
+/// SQLite would build every list in full, so a search would cost as much as its least
+/// selective condition (all 30,000 treatment directives for `category=` beside `patient=`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Join {
+    Drive,
+    Probe,
+}
+
+/// Opens the index-table subquery of one condition; the caller adds the filter and `)`.
+fn ids_in(sql: &mut Sql, table: &str, res_type: &str, param: &str, negate: bool, join: Join) {
+    match join {
+        Join::Drive => {
+            sql.push(if negate {
+                " AND res_id NOT IN (SELECT res_id FROM "
+            } else {
+                " AND res_id IN (SELECT res_id FROM "
+            })
+            .push(table)
+            .push(" WHERE res_type = ")
+            .text(res_type);
+        }
+        Join::Probe => {
+            sql.push(if negate {
+                " AND NOT EXISTS (SELECT 1 FROM "
+            } else {
+                " AND EXISTS (SELECT 1 FROM "
+            })
+            .push(table)
+            .push(" x");
+            if !sql.postgres {
+                // Without statistics SQLite prefers the index on the searched value (more
+                // equal columns), which reads every row with that value for each resource.
+                sql.push(" INDEXED BY ").push(table).push("_resource");
+            }
+            sql.push(" WHERE x.res_type = r.res_type AND x.res_id = r.res_id");
+        }
+    }
+    sql.push(" AND param = ").text(param).push(" AND ");
+}
+
+/// How well a condition narrows a search, lowest first: the best one drives it.
+fn selectivity(c: &Condition) -> u8 {
+    match c {
+        Condition::Nothing | Condition::Id(_) => 0,
+        Condition::Reference { .. } => 1,
+        Condition::String {
+            mode: StringMode::Exact | StringMode::StartsWith,
+            ..
+        }
+        | Condition::Uri { .. }
+        | Condition::Chain { .. }
+        | Condition::Has { .. } => 2,
+        Condition::Token {
+            negate: false,
+            text: None,
+            ..
+        } => 3,
+        Condition::Date { .. } | Condition::Number { .. } => 4,
+        _ => 9,
+    }
+}
+
+/// The first string after every string that starts with `prefix`, in byte (code point)
+/// order, so that a starts-with search is an index range.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// One token value against a `search_token` row.
@@ -320,7 +385,7 @@ fn token_match(sql: &mut Sql, m: &TokenMatch) {
     }
 }
 
-fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
+fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
     match c {
         Condition::Nothing => {
             sql.push(" AND 1 = 0");
@@ -339,7 +404,7 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
                 .push(" AND res_id IN (SELECT res_id FROM resources WHERE res_type = ")
                 .text(source_type)
                 .push(" AND deleted = FALSE");
-            condition(sql, source_type, inner);
+            condition(sql, source_type, inner, Join::Drive);
             sql.push("))");
         }
         Condition::Missing {
@@ -347,18 +412,18 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
             table,
             missing,
         } => {
-            ids_in(sql, table.name(), res_type, param, *missing);
+            ids_in(sql, table.name(), res_type, param, *missing, join);
             sql.push("1 = 1)");
         }
         Condition::Chain { param, targets } => {
-            ids_in(sql, "search_reference", res_type, param, false);
+            ids_in(sql, "search_reference", res_type, param, false, join);
             sql.any(targets, |sql, (target_type, inner)| {
                 sql.push("target_type = ")
                     .text(target_type)
                     .push(" AND target_id IN (SELECT res_id FROM resources WHERE res_type = ")
                     .text(target_type)
                     .push(" AND deleted = FALSE");
-                condition(sql, target_type, inner);
+                condition(sql, target_type, inner, Join::Drive);
                 sql.push(")");
             })
             .push(")");
@@ -375,7 +440,7 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
             text,
             negate,
         } => {
-            ids_in(sql, "search_token", res_type, param, *negate);
+            ids_in(sql, "search_token", res_type, param, *negate, join);
             match text {
                 Some(texts) => sql.any(texts, |sql, t| {
                     sql.push("LOWER(display) LIKE ")
@@ -394,15 +459,16 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
             values,
             mode,
         } => {
-            ids_in(sql, "search_string", res_type, param, false);
+            ids_in(sql, "search_string", res_type, param, false, join);
             sql.any(values, |sql, v| match mode {
                 StringMode::Exact => {
                     sql.push("exact = ").text(v);
                 }
                 StringMode::StartsWith => {
-                    sql.push("normalized LIKE ")
-                        .text(&format!("{}%", like_escape(v)))
-                        .push(" ESCAPE '\\'");
+                    sql.push("normalized >= ").text(v);
+                    if let Some(end) = prefix_end(v) {
+                        sql.push(" AND normalized < ").text(&end);
+                    }
                 }
                 StringMode::Contains => {
                     sql.push("normalized LIKE ")
@@ -413,7 +479,7 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
             .push(")");
         }
         Condition::Reference { param, values } => {
-            ids_in(sql, "search_reference", res_type, param, false);
+            ids_in(sql, "search_reference", res_type, param, false, join);
             sql.any(values, |sql, m| match m {
                 RefMatch::Id { target_type, id } => {
                     sql.push("target_id = ").text(id);
@@ -437,7 +503,7 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
             .push(")");
         }
         Condition::Date { param, values } => {
-            ids_in(sql, "search_date", res_type, param, false);
+            ids_in(sql, "search_date", res_type, param, false, join);
             sql.any(values, |sql, (p, ql, qh)| {
                 let (ql, qh) = if *p == Prefix::Ap {
                     approximate(*ql, *qh)
@@ -449,7 +515,7 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
             .push(")");
         }
         Condition::Number { param, values } => {
-            ids_in(sql, "search_number", res_type, param, false);
+            ids_in(sql, "search_number", res_type, param, false, join);
             sql.any(values, |sql, (p, ql, qh, system, code)| {
                 let (ql, qh) = if *p == Prefix::Ap {
                     let margin = ql.abs().max(qh.abs()) * 0.1;
@@ -481,7 +547,7 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition) {
             .push(")");
         }
         Condition::Uri { param, values } => {
-            ids_in(sql, "search_uri", res_type, param, false);
+            ids_in(sql, "search_uri", res_type, param, false, join);
             sql.any(values, |sql, v| {
                 sql.push("value = ").text(v);
             })
@@ -497,8 +563,11 @@ fn filtered(backend: Backend, q: &SearchQuery, select: &str) -> Sql {
         .push(" FROM resources r WHERE res_type = ")
         .text(&q.res_type)
         .push(" AND deleted = FALSE");
-    for c in &q.conditions {
-        condition(&mut sql, &q.res_type, c);
+    let mut ordered: Vec<&Condition> = q.conditions.iter().collect();
+    ordered.sort_by_key(|c| selectivity(c));
+    for (n, c) in ordered.into_iter().enumerate() {
+        let join = if n == 0 { Join::Drive } else { Join::Probe };
+        condition(&mut sql, &q.res_type, c, join);
     }
     sql
 }
@@ -776,5 +845,53 @@ impl Tx<'_> {
             .select(sr::res_id)
             .distinct()
             .load(&mut *self.conn)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_ends_where_its_last_character_would_be_one_higher() {
+        assert_eq!(prefix_end("van d").as_deref(), Some("van e"));
+        assert_eq!(prefix_end("z").as_deref(), Some("{"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        // Every string with the prefix sorts inside the range, others outside.
+        let (low, high) = ("de v", prefix_end("de v").unwrap());
+        for s in ["de v", "de vries", "de v\u{10FFFF}"] {
+            assert!(s >= low && s < high.as_str(), "{s}");
+        }
+        for s in ["de u", "de w", "de"] {
+            assert!(!(s >= low && s < high.as_str()), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_most_selective_condition_drives_the_search() {
+        let category = Condition::Token {
+            param: "category".into(),
+            values: Vec::new(),
+            except: Vec::new(),
+            text: None,
+            negate: false,
+        };
+        let patient = Condition::Reference {
+            param: "patient".into(),
+            values: Vec::new(),
+        };
+        let q = SearchQuery {
+            res_type: "Consent".into(),
+            conditions: vec![category, patient],
+            sort: Vec::new(),
+            after: None,
+            limit: 1,
+        };
+        let sql = filtered(Backend::Sqlite, &q, "res_id").text;
+        let drive = sql
+            .find("res_id IN (SELECT res_id FROM search_reference")
+            .unwrap();
+        let probe = sql.find("EXISTS (SELECT 1 FROM search_token x").unwrap();
+        assert!(drive < probe, "{sql}");
     }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE search_string ALTER COLUMN normalized TYPE TEXT COLLATE "default";
