@@ -125,6 +125,16 @@ backend_tests! {
         let mut m = example("EpisodeOfCare");
         m["extension"][0]["valueCoding"]["code"] = json!("final");
         refused(&app, &m, "EpisodeOfCare.extension[0].valueCoding", "palliative-phase").await;
+        // A choice element of a type the profile does not allow.
+        let wish = json!({"resourceType": "Observation", "id": "w", "status": "final",
+            "code": {"coding": [{"system": SCT, "code": "153851000146100"}]},
+            "method": {"coding": [{"system": SCT, "code": "370819000"}]},
+            "subject": {"reference": "Patient/example-patient"}, "valueBoolean": true});
+        refused(&app, &wish, "Observation.valueBoolean", "use valueString").await;
+        let mut wish = wish;
+        wish.as_object_mut().unwrap().remove("valueBoolean");
+        wish["valueString"] = json!("Thuis blijven zolang het kan");
+        app.put_json("Observation/w", &wish).await.expect(201);
         // Every issue at once.
         let mut team = example("CareTeam");
         team.as_object_mut().unwrap().remove("subject");

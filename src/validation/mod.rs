@@ -257,6 +257,7 @@ impl Package {
                 _ => None,
             };
             for (value, at) in all {
+                check_choice(p, rule, &at, issues);
                 self.check_value(p, rule, value, &at, issues);
                 if let Some(ext) = definition {
                     self.check_at(ext, value, at, issues);
@@ -345,6 +346,42 @@ impl Package {
                 }
             }
         }
+    }
+}
+
+/// A choice element (`valueString` at `...value[x]`) must be of one of the profile's types.
+fn check_choice(p: &Profile, rule: &Rule, at: &str, issues: &mut Vec<Issue>) {
+    let Some(base) = rule.steps.last().and_then(|s| s.name.strip_suffix("[x]")) else {
+        return;
+    };
+    if rule.choices.is_empty() {
+        return;
+    }
+    let element = at.rsplit('.').next().unwrap_or_default();
+    let element = element.split('[').next().unwrap_or(element);
+    let Some(suffix) = element.strip_prefix(base) else {
+        return;
+    };
+    if !rule.choices.iter().any(|t| t.eq_ignore_ascii_case(suffix)) {
+        let allowed: Vec<String> = rule
+            .choices
+            .iter()
+            .map(|t| format!("{base}{}", capitalised(t)))
+            .collect();
+        issues.push(problem(
+            p,
+            "structure",
+            format!("{at} is not allowed here; use {}", allowed.join(" or ")),
+            at.to_string(),
+        ));
+    }
+}
+
+fn capitalised(t: &str) -> String {
+    let mut c = t.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 

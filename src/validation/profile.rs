@@ -43,6 +43,8 @@ pub struct Rule {
     pub binding: Option<(Strength, String)>,
     /// Allowed target resource types of a Reference (empty: any).
     pub targets: Vec<String>,
+    /// For a choice element (`value[x]`), the types it may take (empty: any).
+    pub choices: Vec<String>,
 }
 
 /// A compiled profile.
@@ -156,8 +158,19 @@ impl Profile {
                 })
                 .filter_map(|u| target_type(u.as_str()?, type_of))
                 .collect();
+            let choices = match last.name.ends_with("[x]") {
+                true => e
+                    .get("type")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| text(t, "code").map(str::to_string))
+                    .collect(),
+                false => Vec::new(),
+            };
             rules.push(Rule {
                 steps,
+                choices,
                 id,
                 min: e.get("min").and_then(Value::as_u64),
                 max: text(e, "max").and_then(|m| m.parse().ok()),
