@@ -477,23 +477,12 @@ pub async fn delete(
         let store = state.store.clone();
         let w = blocking(move || interaction::delete(&store, &res_type, &id, expected)).await?;
         let v = &w.version;
-        let mut builder = HttpResponse::Ok();
-        let text = if w.unchanged {
-            format!(
-                "{}/{} does not exist or was already deleted; nothing changed",
-                v.res_type, v.res_id
-            )
-        } else {
-            builder.insert_header((header::ETAG, etag(v.version)));
-            format!(
-                "deleted {}/{} (version {})",
-                v.res_type, v.res_id, v.version
-            )
-        };
-        Ok(match prefer_return(&req) {
-            Return::Minimal => HttpResponse::NoContent().finish(),
-            _ => respond::send(builder, Body::Value(error::information(text)), out),
-        })
+        let gone = (!w.unchanged).then_some(v);
+        let nothing = format!(
+            "{}/{} does not exist or was already deleted; nothing changed",
+            v.res_type, v.res_id
+        );
+        Ok(deleted(&req, out, gone, nothing))
     })
     .await
 }
@@ -547,23 +536,35 @@ pub async fn delete_conditional(
         let base = base_url(&req, &state);
         let w = blocking(move || interaction::delete_conditional(&store, &res_type, &query, &base))
             .await?;
-        let mut builder = HttpResponse::Ok();
-        let text = match &w {
-            Some(w) => {
-                builder.insert_header((header::ETAG, etag(w.version.version)));
-                format!(
-                    "deleted {}/{} (version {})",
-                    w.version.res_type, w.version.res_id, w.version.version
-                )
-            }
-            None => "no resource meets the conditions; nothing changed".to_string(),
-        };
-        Ok(match prefer_return(&req) {
-            Return::Minimal => HttpResponse::NoContent().finish(),
-            _ => respond::send(builder, Body::Value(error::information(text)), out),
-        })
+        let nothing = "no resource meets the conditions; nothing changed".to_string();
+        Ok(deleted(&req, out, w.as_ref().map(|w| &w.version), nothing))
     })
     .await
+}
+
+/// Answers a delete: the deleted version's ETag and an outcome that says what happened (or
+/// `nothing` when nothing was deleted), or 204 with `Prefer: return=minimal`.
+fn deleted(
+    req: &HttpRequest,
+    out: Output,
+    gone: Option<&Version>,
+    nothing: String,
+) -> HttpResponse {
+    if prefer_return(req) == Return::Minimal {
+        return HttpResponse::NoContent().finish();
+    }
+    let mut builder = HttpResponse::Ok();
+    let text = match gone {
+        Some(v) => {
+            builder.insert_header((header::ETAG, etag(v.version)));
+            format!(
+                "deleted {}/{} (version {})",
+                v.res_type, v.res_id, v.version
+            )
+        }
+        None => nothing,
+    };
+    respond::send(builder, Body::Value(error::information(text)), out)
 }
 
 /// A conditional interaction's search parameters: the query string without `_format` and

@@ -51,11 +51,7 @@ pub fn publish(store: &Store) -> Result<usize, FhirError> {
 
 /// Refuses changes to a resource of the package: it is the server's own definition.
 pub fn writable(res_type: &str, id: &str) -> Result<(), FhirError> {
-    let owned = validation::package().resources().iter().any(|r| {
-        r.get("resourceType").and_then(Value::as_str) == Some(res_type)
-            && r.get("id").and_then(Value::as_str) == Some(id)
-    });
-    if owned {
+    if validation::package().owns(res_type, id) {
         return Err(FhirError::new(
             ErrorKind::MethodNotAllowed,
             "forbidden",

@@ -338,9 +338,7 @@ pub(crate) fn create_in(
     }
     let render =
         |_: Option<&str>, version, last_updated| with_meta(body, id, version, last_updated);
-    let written = tx.write(Change::Create, res_type, id, None, &render)?;
-    checks_across(tx, &written.version)?;
-    Ok(written)
+    write_checked(tx, Change::Create, res_type, id, None, &render)
 }
 
 /// The one resource a conditional query selects, `None` when there is none, 412 when there
@@ -392,10 +390,23 @@ pub(crate) fn update_in(
     body: &Map<String, Value>,
     if_match: Option<i64>,
 ) -> Result<Written, FhirError> {
-    conformance::writable(res_type, id)?;
     let render =
         |_: Option<&str>, version, last_updated| with_meta(body, id, version, last_updated);
-    let written = tx.write(Change::Update, res_type, id, if_match, &render)?;
+    write_checked(tx, Change::Update, res_type, id, if_match, &render)
+}
+
+/// Every write goes through here: the conformance package stays read-only, and the rules
+/// that need other resources run on the written version inside the same transaction.
+pub(crate) fn write_checked(
+    tx: &mut Tx,
+    change: Change,
+    res_type: &str,
+    id: &str,
+    if_match: Option<i64>,
+    render: &crate::store::Render<'_, FhirError>,
+) -> Result<Written, FhirError> {
+    conformance::writable(res_type, id)?;
+    let written = tx.write(change, res_type, id, if_match, render)?;
     checks_across(tx, &written.version)?;
     Ok(written)
 }
@@ -510,14 +521,13 @@ pub(crate) fn delete_in(
     id: &str,
     if_match: Option<i64>,
 ) -> Result<Written, FhirError> {
-    conformance::writable(res_type, id)?;
     let nothing = |_: Option<&str>, _, _| {
         Ok::<_, FhirError>(Rendered {
             content: String::new(),
             index: Vec::new(),
         })
     };
-    tx.write(Change::Delete, res_type, id, if_match, &nothing)
+    write_checked(tx, Change::Delete, res_type, id, if_match, &nothing)
 }
 
 /// Conditional delete (`DELETE [type]?query`): deletes the one match; `None` when nothing

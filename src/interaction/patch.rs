@@ -40,7 +40,6 @@ pub(crate) fn patch_in(
     ops: &json_patch::Patch,
     if_match: Option<i64>,
 ) -> Result<Written, FhirError> {
-    super::conformance::writable(res_type, id)?;
     let render = |current: Option<&str>, version, last_updated| {
         let mut doc: Value = serde_json::from_str(current.unwrap_or_default())
             .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))?;
@@ -72,7 +71,5 @@ pub(crate) fn patch_in(
         }
         with_meta(&body, id, version, last_updated)
     };
-    let written = tx.write(Change::Edit, res_type, id, if_match, &render)?;
-    super::checks_across(tx, &written.version)?;
-    Ok(written)
+    super::write_checked(tx, Change::Edit, res_type, id, if_match, &render)
 }

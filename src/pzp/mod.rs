@@ -20,15 +20,18 @@ pub const CENTRAL: &str = "centrale-zorgverlener";
 /// Checks the cross-resource rules for a version just written in `tx`; an error rolls the
 /// write back.
 pub fn check(tx: &mut Tx, written: &Version) -> Result<(), FhirError> {
+    let res_type = written.res_type.as_str();
     let Some(content) = written.content.as_deref() else {
         return Ok(());
     };
+    if !matches!(res_type, "CareTeam" | "EpisodeOfCare") {
+        return Ok(());
+    }
     let resource: Value = serde_json::from_str(content)
         .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))?;
-    match written.res_type.as_str() {
+    match res_type {
         "CareTeam" => check_care_team(tx, &written.res_id, &resource),
-        "EpisodeOfCare" => check_episode(tx, &resource),
-        _ => Ok(()),
+        _ => check_episode(tx, &resource),
     }
 }
 

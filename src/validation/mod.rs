@@ -47,6 +47,8 @@ impl Codes {
 /// The conformance package: its resources as published, and the compiled profiles.
 pub struct Package {
     resources: Vec<Value>,
+    /// (type, id) of every resource above, asked on every write.
+    owned: HashSet<(String, String)>,
     profiles: Vec<Profile>,
     value_sets: HashMap<String, Codes>,
 }
@@ -127,11 +129,26 @@ impl Package {
             expand(vs, &by_url, &mut codes, 0);
             value_sets.insert(url.to_string(), codes);
         }
+        let owned = resources
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    text(r, "resourceType")?.to_string(),
+                    text(r, "id")?.to_string(),
+                ))
+            })
+            .collect();
         Package {
             resources,
+            owned,
             profiles,
             value_sets,
         }
+    }
+
+    /// Whether `res_type/id` is one of the package's resources.
+    pub fn owns(&self, res_type: &str, id: &str) -> bool {
+        self.owned.contains(&(res_type.to_string(), id.to_string()))
     }
 
     /// The conformance resources, to publish.
