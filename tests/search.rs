@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 const BSN: &str = "http://fhir.nl/fhir/NamingSystem/bsn";
 
 async fn load(app: &TestApp) {
-    let resources = [
+    let resources = vec![
         json!({"resourceType": "Patient", "id": "p1", "active": true, "gender": "female", "birthDate": "1950-02-03",
                "identifier": [{"system": BSN, "value": "999911120"}],
                "name": [{"family": "van der Sluijs", "given": ["Émile"]}]}),
@@ -30,14 +30,7 @@ async fn load(app: &TestApp) {
                "questionnaire": "https://api.iknl.nl/docs/pzp/r4/Questionnaire/ACP-zib2020|1.0.0-rc1",
                "subject": {"reference": "Patient/p1"}}),
     ];
-    for r in resources {
-        let path = format!(
-            "{}/{}",
-            r["resourceType"].as_str().unwrap(),
-            r["id"].as_str().unwrap()
-        );
-        app.put_json(&path, &r).await.expect(201);
-    }
+    app.put_all(resources).await;
 }
 
 /// The ids a search returns, sorted.

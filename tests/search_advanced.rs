@@ -10,17 +10,6 @@ use serde_json::{json, Value};
 const SCT: &str = "http://snomed.info/sct";
 const LOINC: &str = "http://loinc.org";
 
-async fn put_all(app: &TestApp, resources: Vec<Value>) {
-    for r in resources {
-        let path = format!(
-            "{}/{}",
-            r["resourceType"].as_str().unwrap(),
-            r["id"].as_str().unwrap()
-        );
-        app.put_json(&path, &r).await.expect(201);
-    }
-}
-
 fn observation(id: &str, patient: &str, system: &str, code: &str, date: Option<&str>) -> Value {
     let mut o = json!({"resourceType": "Observation", "id": id, "status": "final",
         "subject": {"reference": format!("Patient/{patient}")},
@@ -32,7 +21,7 @@ fn observation(id: &str, patient: &str, system: &str, code: &str, date: Option<&
 }
 
 async fn load(app: &TestApp) {
-    put_all(app, vec![
+    app.put_all(vec![
         json!({"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-02-03",
                "name": [{"family": "Bakker"}],
                "identifier": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},

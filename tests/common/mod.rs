@@ -158,6 +158,18 @@ impl TestApp {
         self.system_history_total().await - self.package_versions
     }
 
+    /// Stores each resource under its own id; each must be new.
+    pub async fn put_all(&self, resources: Vec<Value>) {
+        for r in resources {
+            let path = format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            );
+            self.put_json(&path, &r).await.expect(201);
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
