@@ -180,8 +180,15 @@ fn stored_text(v: Version) -> Result<String, FhirError> {
         .ok_or_else(|| FhirError::internal("a stored version has no content"))
 }
 
-/// Answers a successful create or update as the client preferred.
-fn written(req: &HttpRequest, state: &AppState, out: Output, w: Written, verb: &str) -> Answer {
+/// Answers a successful create or update as the client preferred; an OperationOutcome
+/// carries the warnings the write raised.
+async fn written(
+    req: &HttpRequest,
+    state: &AppState,
+    out: Output,
+    w: Written,
+    verb: &str,
+) -> Answer {
     let v = w.version;
     let status = if w.created {
         StatusCode::CREATED
@@ -204,7 +211,16 @@ fn written(req: &HttpRequest, state: &AppState, out: Output, w: Written, verb: &
     Ok(match prefer_return(req) {
         Return::Minimal => builder.finish(),
         Return::OperationOutcome => {
-            respond::send(builder, Body::Value(error::information(text)), out)
+            let store = state.store.clone();
+            let version = v.clone();
+            let mut issues = vec![error::issue(
+                fhir_format::Severity::Information,
+                "informational",
+                text,
+                None,
+            )];
+            issues.extend(blocking(move || interaction::warnings(&store, &version)).await?);
+            respond::send(builder, Body::Value(error::operation_outcome(&issues)), out)
         }
         Return::Representation => respond::send(builder, Body::Text(stored_text(v)?), out),
     })
@@ -241,7 +257,7 @@ pub async fn create(
         } else {
             "found (not created)"
         };
-        written(&req, &state, out, w, verb)
+        written(&req, &state, out, w, verb).await
     })
     .await
 }
@@ -269,7 +285,7 @@ pub async fn update(
             interaction::update(&store, &res_type, &id, &resource, expected)
         })
         .await?;
-        written(&req, &state, out, w, "updated")
+        written(&req, &state, out, w, "updated").await
     })
     .await
 }
@@ -298,7 +314,7 @@ pub async fn patch(
         let store = state.store.clone();
         let w =
             blocking(move || interaction::patch(&store, &res_type, &id, &bytes, expected)).await?;
-        written(&req, &state, out, w, "patched")
+        written(&req, &state, out, w, "patched").await
     })
     .await
 }
@@ -513,7 +529,7 @@ pub async fn update_conditional(
         })
         .await?;
         let verb = if w.created { "created" } else { "updated" };
-        written(&req, &state, out, w, verb)
+        written(&req, &state, out, w, verb).await
     })
     .await
 }
@@ -648,10 +664,13 @@ async fn run_validate(
     answer(&req, async |out| {
         let profile = query_value(&query_pairs(&req), "profile").map(str::to_string);
         let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
+        let store = state.store.clone();
         let outcome = blocking(move || match fhir_format::parse(&bytes, format) {
             // A structural problem is a validation result too.
             Err(issues) => Ok(error::operation_outcome(&issues)),
-            Ok(body) => interaction::validate(&res_type, id.as_deref(), &body, profile.as_deref()),
+            Ok(body) => {
+                interaction::validate(&store, &res_type, id.as_deref(), &body, profile.as_deref())
+            }
         })
         .await?;
         Ok(respond::send(HttpResponse::Ok(), Body::Value(outcome), out))

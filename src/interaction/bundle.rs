@@ -18,6 +18,7 @@ use super::{
 };
 use crate::error::{ErrorKind, FhirError};
 use crate::store::{Store, Tx, Version, Written};
+use fhir_format::Issue;
 
 /// An entry's method, in the order a transaction processes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -145,10 +146,19 @@ fn transaction(store: &Store, entries: &[Entry], base_url: &str) -> Result<Value
         }
         Ok::<_, FhirError>(outcomes)
     })?;
+    let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
+    // Warnings are judged once everything is in place, so an entry that another entry of the
+    // same transaction satisfies raises none.
+    let warnings = store.read(|tx| {
+        outcomes
+            .iter()
+            .map(|o| warnings_of(tx, o))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
     let entries: Vec<Value> = outcomes
         .into_iter()
-        .flatten()
-        .map(|o| response_entry(o, base_url))
+        .zip(warnings)
+        .map(|(o, w)| response_entry(o, &w, base_url))
         .collect::<Result<_, _>>()?;
     Ok(response_bundle("transaction-response", entries))
 }
@@ -170,7 +180,10 @@ fn batch(store: &Store, raw: &[Value], base_url: &str) -> Value {
                     Method::Get => store.read(run),
                     _ => store.transaction(run),
                 }
-                .and_then(|o| response_entry(o, base_url))
+                .and_then(|o| {
+                    let warnings = store.read(|tx| warnings_of(tx, &o))?;
+                    response_entry(o, &warnings, base_url)
+                })
                 .map_err(|err| at_entry(&e, err))
             });
             result.unwrap_or_else(|err| {
@@ -537,13 +550,26 @@ fn status_line(code: u16) -> String {
     format!("{code} {text}").trim_end().to_string()
 }
 
+/// The warnings a written entry raises.
+fn warnings_of(tx: &mut Tx, outcome: &Outcome) -> Result<Vec<Issue>, FhirError> {
+    match outcome {
+        Outcome::Written(w) => super::warnings_in(tx, &w.version),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// A stored version's resource.
 fn stored(v: &Version) -> Result<Value, FhirError> {
     serde_json::from_str(v.content.as_deref().unwrap_or("{}"))
         .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))
 }
 
-/// One entry of a response Bundle.
-fn response_entry(outcome: Outcome, base_url: &str) -> Result<Value, FhirError> {
+/// One entry of a response Bundle; warnings go in its `response.outcome`.
+fn response_entry(
+    outcome: Outcome,
+    warnings: &[Issue],
+    base_url: &str,
+) -> Result<Value, FhirError> {
     let version_entry = |v: &Version, code: u16| -> Result<Value, FhirError> {
         Ok(json!({
             "fullUrl": format!("{base_url}/{}/{}", v.res_type, v.res_id),
@@ -557,7 +583,13 @@ fn response_entry(outcome: Outcome, base_url: &str) -> Result<Value, FhirError> 
         }))
     };
     match outcome {
-        Outcome::Written(w) => version_entry(&w.version, if w.created { 201 } else { 200 }),
+        Outcome::Written(w) => {
+            let mut entry = version_entry(&w.version, if w.created { 201 } else { 200 })?;
+            if !warnings.is_empty() {
+                entry["response"]["outcome"] = crate::error::operation_outcome(warnings);
+            }
+            Ok(entry)
+        }
         Outcome::Found(v) | Outcome::Read(v) => version_entry(&v, 200),
         Outcome::Deleted(Some(w)) if !w.unchanged => Ok(json!({ "response": {
             "status": status_line(204),

@@ -15,6 +15,7 @@ use crate::error::{ErrorKind, FhirError};
 use crate::store::{
     Change, Condition, Rendered, SearchQuery, Store, TokenMatch, Tx, Version, Written,
 };
+use fhir_format::Issue;
 
 pub use bundle::bundle;
 pub use conformance::publish;
@@ -93,8 +94,9 @@ fn check_id(id: &str) -> Result<(), FhirError> {
 
 /// `$validate`: the issues `body` (a resource, or Parameters with `resource` and `profile`)
 /// has against the profiles that apply to it, and against `profile` when one is named, as an
-/// OperationOutcome. Nothing is stored.
+/// OperationOutcome, with the warnings writing it would raise. Nothing is stored.
 pub fn validate(
+    store: &Store,
     res_type: &str,
     id: Option<&str>,
     body: &Value,
@@ -142,7 +144,7 @@ pub fn validate(
     }
     let package = crate::validation::package();
     let resource = Value::Object(body);
-    let issues = match profile.or(named) {
+    let mut issues = match profile.or(named) {
         Some(url) => {
             let p = package.profile(url).ok_or_else(|| {
                 FhirError::bad_request(
@@ -155,6 +157,7 @@ pub fn validate(
         }
         None => package.validate(&resource),
     };
+    issues.extend(store.read(|tx| crate::pzp::warnings(tx, &resource))?);
     Ok(match issues.is_empty() {
         true => crate::error::information("no issues found"),
         false => crate::error::operation_outcome(&issues),
@@ -274,6 +277,24 @@ pub(crate) fn checks_across(tx: &mut Tx, written: &Version) -> Result<(), FhirEr
         kind: ErrorKind::Unprocessable,
         issues,
     })
+}
+
+/// The warnings a written version raises: rules the guide wants reported, not enforced
+/// (ACP-Patient-1), judged on the committed state.
+pub fn warnings(store: &Store, written: &Version) -> Result<Vec<Issue>, FhirError> {
+    store.read(|tx| warnings_in(tx, written))
+}
+
+/// [`warnings`] on a connection the caller holds.
+pub(crate) fn warnings_in(tx: &mut Tx, written: &Version) -> Result<Vec<Issue>, FhirError> {
+    match written.content.as_deref() {
+        Some(c) => {
+            let resource = serde_json::from_str(c)
+                .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))?;
+            crate::pzp::warnings(tx, &resource)
+        }
+        None => Ok(Vec::new()),
+    }
 }
 
 /// The current resource of `res_type` with this canonical URL (`url`, or `url|version` for

@@ -12,23 +12,27 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, FhirError};
 use crate::search::date_range;
-use crate::store::{Condition, RefMatch, SearchQuery, Tx, Version};
+use crate::store::{Condition, RefMatch, SearchQuery, TokenMatch, Tx, Version};
+
+mod representative;
+
+pub use representative::warnings;
 
 pub const CARE_TEAM_ROLE: &str = "https://pzp-fhir.nl/fhir/CodeSystem/care-team-role";
 pub const CENTRAL: &str = "centrale-zorgverlener";
+const SNOMED: &str = "http://snomed.info/sct";
 
 /// Checks the cross-resource rules for a version just written in `tx`; an error rolls the
 /// write back.
 pub fn check(tx: &mut Tx, written: &Version) -> Result<(), FhirError> {
     let res_type = written.res_type.as_str();
-    let Some(content) = written.content.as_deref() else {
+    if written.content.is_none() {
         return Ok(());
-    };
+    }
     if !matches!(res_type, "CareTeam" | "EpisodeOfCare") {
         return Ok(());
     }
-    let resource: Value = serde_json::from_str(content)
-        .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))?;
+    let resource = content(written)?;
     match res_type {
         "CareTeam" => check_care_team(tx, &written.res_id, &resource),
         _ => check_episode(tx, &resource),
@@ -107,35 +111,64 @@ pub fn centrals(care_team_id: &str, team: &Value) -> Vec<Central> {
         .collect()
 }
 
+/// Every centrale zorgverlener ever recorded for a patient, in all its current care teams.
+fn recorded(tx: &mut Tx, patient: &str) -> Result<Vec<Central>, FhirError> {
+    let teams = of_patient(tx, "CareTeam", "subject", patient, None)?;
+    Ok(teams
+        .iter()
+        .flat_map(|t| centrals(t.get("id").and_then(Value::as_str).unwrap_or_default(), t))
+        .collect())
+}
+
 /// The patient id of a `Patient/x` reference (relative or absolute).
-fn patient_id(reference: Option<&str>) -> Option<String> {
-    let r = reference?;
+fn reference_id(reference: Option<&Value>) -> Option<String> {
+    let r = reference?.as_str()?;
     let (before, id) = r.rsplit_once('/')?;
     (before == "Patient" || before.ends_with("/Patient")).then(|| id.to_string())
 }
 
-/// Every centrale zorgverlener ever recorded for a patient, in all its current care teams.
-fn recorded(tx: &mut Tx, patient: &str) -> Result<Vec<Central>, FhirError> {
-    let teams = tx.search(&SearchQuery {
-        res_type: "CareTeam".into(),
-        conditions: vec![Condition::Reference {
-            param: "subject".into(),
-            values: vec![RefMatch::Id {
-                target_type: Some("Patient".into()),
-                id: patient.to_string(),
-            }],
+/// The current resources of `res_type` whose `param` refers to the patient, optionally only
+/// those with a SNOMED `code`.
+fn of_patient(
+    tx: &mut Tx,
+    res_type: &str,
+    param: &str,
+    patient: &str,
+    code: Option<&str>,
+) -> Result<Vec<Value>, FhirError> {
+    let mut conditions = vec![Condition::Reference {
+        param: param.into(),
+        values: vec![RefMatch::Id {
+            target_type: Some("Patient".into()),
+            id: patient.to_string(),
         }],
+    }];
+    if let Some(code) = code {
+        conditions.push(Condition::Token {
+            param: "code".into(),
+            values: vec![TokenMatch {
+                system: Some(Some(SNOMED.into())),
+                code: Some(code.into()),
+            }],
+            except: Vec::new(),
+            text: None,
+            negate: false,
+        });
+    }
+    let found = tx.search(&SearchQuery {
+        res_type: res_type.into(),
+        conditions,
         sort: Vec::new(),
         after: None,
         limit: 10_000,
     })?;
-    let mut out = Vec::new();
-    for t in teams {
-        let team: Value = serde_json::from_str(t.content.as_deref().unwrap_or("{}"))
-            .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))?;
-        out.extend(centrals(&t.res_id, &team));
-    }
-    Ok(out)
+    found.iter().map(content).collect()
+}
+
+/// A stored version's resource.
+fn content(v: &Version) -> Result<Value, FhirError> {
+    serde_json::from_str(v.content.as_deref().unwrap_or("{}"))
+        .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))
 }
 
 /// The name of the lock that writes concerning one patient's centrale zorgverlener share.
@@ -148,8 +181,7 @@ fn check_care_team(tx: &mut Tx, id: &str, team: &Value) -> Result<(), FhirError>
     if mine.is_empty() {
         return Ok(());
     }
-    let Some(patient) = patient_id(team.pointer("/subject/reference").and_then(Value::as_str))
-    else {
+    let Some(patient) = reference_id(team.pointer("/subject/reference")) else {
         return Ok(());
     };
     // Two care teams of one patient written at once: the second waits here, then sees the
@@ -188,11 +220,7 @@ fn check_episode(tx: &mut Tx, episode: &Value) -> Result<(), FhirError> {
     else {
         return Ok(());
     };
-    let Some(patient) = patient_id(
-        episode
-            .pointer("/patient/reference")
-            .and_then(Value::as_str),
-    ) else {
+    let Some(patient) = reference_id(episode.pointer("/patient/reference")) else {
         return Ok(());
     };
     tx.lock(&lock_name(&patient))?;
@@ -249,11 +277,9 @@ mod tests {
 
     #[test]
     fn patient_ids_from_relative_and_absolute_references() {
-        assert_eq!(patient_id(Some("Patient/p1")).as_deref(), Some("p1"));
-        assert_eq!(
-            patient_id(Some("http://h/fhir/Patient/p1")).as_deref(),
-            Some("p1")
-        );
-        assert_eq!(patient_id(Some("Group/g")), None);
+        let id = |r: &str| reference_id(Some(&json!(r)));
+        assert_eq!(id("Patient/p1").as_deref(), Some("p1"));
+        assert_eq!(id("http://h/fhir/Patient/p1").as_deref(), Some("p1"));
+        assert_eq!(id("Group/g"), None);
     }
 }
