@@ -31,8 +31,24 @@ backend_tests! {
         app.put_json("Questionnaire/wensen", &questionnaire()).await.expect(201);
         let good = response("r1", &format!("{URL}|2"), json!([
             {"linkId": "reanimatie", "answer": [{"valueBoolean": false}]},
-            {"linkId": "plaats", "answer": [{"valueCoding": {"system": "http://snomed.info/sct", "code": "264362003"}}]}]));
+            {"linkId": "plaats", "answer": [{"valueCoding": {"system": "http://snomed.info/sct", "code": "264362003"}}]},
+            {"linkId": "toelichting", "answer": [{"valueString": "wil thuis sterven"}]}]));
         app.put_json("QuestionnaireResponse/r1", &good).await.expect(201);
+
+        // 'toelichting' is required only when 'reanimatie' is false, and allowed only then.
+        let no_reason = response("r5", URL, json!([{"linkId": "reanimatie", "answer": [{"valueBoolean": false}]}]));
+        let (_, text, at) = app.put_json("QuestionnaireResponse/r5", &no_reason).await.expect(422).issue();
+        assert!(text.contains("misses the required item 'toelichting'"), "{text}");
+        assert_eq!(at.as_deref(), Some("QuestionnaireResponse.item"));
+        let reason_not_asked = response("r5", URL, json!([
+            {"linkId": "reanimatie", "answer": [{"valueBoolean": true}]},
+            {"linkId": "toelichting", "answer": [{"valueString": "x"}]}]));
+        let (_, text, at) = app.put_json("QuestionnaireResponse/r5", &reason_not_asked).await.expect(422).issue();
+        assert!(text.contains("item 'toelichting' is answered, but its enableWhen conditions are not met"), "{text}");
+        assert_eq!(at.as_deref(), Some("QuestionnaireResponse.item[1]"));
+        app.get("QuestionnaireResponse/r5").await.expect(404);
+        let yes = response("r5", URL, json!([{"linkId": "reanimatie", "answer": [{"valueBoolean": true}]}]));
+        app.put_json("QuestionnaireResponse/r5", &yes).await.expect(201);
 
         let bad = response("r2", URL, json!([
             {"linkId": "plaats", "answer": [{"valueString": "thuis"}, {"valueString": "hospice"}]},
