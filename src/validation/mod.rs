@@ -8,6 +8,7 @@
 mod core;
 mod profile;
 pub mod questionnaire;
+pub mod valueset;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
@@ -26,18 +27,49 @@ static FILES: Dir = include_dir!("$CARGO_MANIFEST_DIR/profiles");
 const IKNL_OLD_BASE: &str = "https://fhir.iknl.nl/fhir/";
 const IKNL_BASE: &str = "https://api.iknl.nl/docs/pzp/r4/";
 
-/// The codes a ValueSet admits: exact (system, code) pairs and whole code systems.
+/// The codes a ValueSet admits: exact (system, code) pairs and whole code systems, minus the
+/// codes it excludes.
 #[derive(Debug, Default)]
 struct Codes {
     pairs: HashSet<(String, String)>,
     systems: HashSet<String>,
+    excluded: HashSet<(String, String)>,
+}
+
+impl From<valueset::Selection> for Codes {
+    fn from(s: valueset::Selection) -> Self {
+        let mut codes = Codes::default();
+        for (system, code) in s.include {
+            match (system, code) {
+                (Some(s), Some(c)) => _ = codes.pairs.insert((s, c)),
+                (Some(s), None) => _ = codes.systems.insert(s),
+                _ => {}
+            }
+        }
+        for (system, code) in s.exclude {
+            match (system, code) {
+                (Some(s), Some(c)) => {
+                    codes.pairs.remove(&(s.clone(), c.clone()));
+                    codes.excluded.insert((s, c));
+                }
+                (Some(s), None) => {
+                    codes.systems.remove(&s);
+                    codes.pairs.retain(|(ps, _)| *ps != s);
+                }
+                _ => {}
+            }
+        }
+        codes
+    }
 }
 
 impl Codes {
     fn admits(&self, system: Option<&str>, code: &str) -> bool {
         match system {
             Some(s) => {
-                self.systems.contains(s) || self.pairs.contains(&(s.to_string(), code.to_string()))
+                let pair = (s.to_string(), code.to_string());
+                self.pairs.contains(&pair)
+                    || (self.systems.contains(s) && !self.excluded.contains(&pair))
             }
             None => self.pairs.iter().any(|(_, c)| c == code),
         }
@@ -124,10 +156,12 @@ impl Package {
             .filter(|r| text(r, "resourceType") == Some("ValueSet"))
             .filter_map(|r| Some((text(r, "url")?, r)))
             .collect();
-        for (url, vs) in &by_url {
-            let mut codes = Codes::default();
-            expand(vs, &by_url, &mut codes, 0);
-            value_sets.insert(url.to_string(), codes);
+        for url in by_url.keys() {
+            let mut resolve = |u: &str| Ok(by_url.get(canonical(u).as_str()).map(|v| (*v).clone()));
+            // The package is ours and compiled in: a ValueSet it cannot expand is a build error.
+            let selection = valueset::select(url, &mut resolve)
+                .unwrap_or_else(|e| panic!("profiles/: {}", e.describe()));
+            value_sets.insert(url.to_string(), Codes::from(selection));
         }
         let owned = resources
             .iter()
@@ -399,52 +433,6 @@ fn capitalised(t: &str) -> String {
     match c.next() {
         Some(first) => first.to_uppercase().chain(c).collect(),
         None => String::new(),
-    }
-}
-
-/// Collects the codes of a ValueSet: its expansion, or its compose (nested ValueSets a few
-/// levels deep), minus exclusions of listed concepts.
-fn expand(vs: &Value, by_url: &HashMap<&str, &Value>, codes: &mut Codes, depth: usize) {
-    if let Some(expansion) = vs.get("expansion") {
-        let mut stack: Vec<&Value> = list(expansion, "contains").collect();
-        while let Some(c) = stack.pop() {
-            if let (Some(s), Some(code)) = (text(c, "system"), text(c, "code")) {
-                codes.pairs.insert((s.to_string(), code.to_string()));
-            }
-            stack.extend(list(c, "contains"));
-        }
-        return;
-    }
-    let Some(compose) = vs.get("compose") else {
-        return;
-    };
-    for include in list(compose, "include") {
-        for nested in list(include, "valueSet").filter_map(Value::as_str) {
-            if let Some(n) = by_url.get(canonical(nested).as_str()).filter(|_| depth < 4) {
-                expand(n, by_url, codes, depth + 1);
-            }
-        }
-        let Some(system) = text(include, "system") else {
-            continue;
-        };
-        let concepts: Vec<&Value> = list(include, "concept").collect();
-        if concepts.is_empty() && include.get("filter").is_none() {
-            codes.systems.insert(system.to_string());
-        }
-        for c in concepts {
-            if let Some(code) = text(c, "code") {
-                codes.pairs.insert((system.to_string(), code.to_string()));
-            }
-        }
-    }
-    for exclude in list(compose, "exclude") {
-        if let Some(system) = text(exclude, "system") {
-            for c in list(exclude, "concept") {
-                if let Some(code) = text(c, "code") {
-                    codes.pairs.remove(&(system.to_string(), code.to_string()));
-                }
-            }
-        }
     }
 }
 

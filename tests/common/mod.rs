@@ -48,7 +48,14 @@ fn postgres_url(base: &str) -> String {
     conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
         .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-csearch_path%3D{schema}")
+    // Without TLS on the local test server: a test binary exits with the pool's connections
+    // still open, and OpenSSL's exit-time cleanup under a live TLS connection can crash it.
+    let tls = if base.contains("sslmode=") {
+        ""
+    } else {
+        "&sslmode=disable"
+    };
+    format!("{base}{sep}options=-csearch_path%3D{schema}{tls}")
 }
 
 /// Starts the app; `None` for PostgreSQL when no test database is configured.
