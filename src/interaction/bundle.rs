@@ -558,12 +558,6 @@ fn warnings_of(tx: &mut Tx, outcome: &Outcome) -> Result<Vec<Issue>, FhirError> 
     }
 }
 
-/// A stored version's resource.
-fn stored(v: &Version) -> Result<Value, FhirError> {
-    serde_json::from_str(v.content.as_deref().unwrap_or("{}"))
-        .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))
-}
-
 /// One entry of a response Bundle; warnings go in its `response.outcome`.
 fn response_entry(
     outcome: Outcome,
@@ -573,7 +567,7 @@ fn response_entry(
     let version_entry = |v: &Version, code: u16| -> Result<Value, FhirError> {
         Ok(json!({
             "fullUrl": format!("{base_url}/{}/{}", v.res_type, v.res_id),
-            "resource": stored(v)?,
+            "resource": v.resource()?,
             "response": {
                 "status": status_line(code),
                 "location": format!("{}/{}/_history/{}", v.res_type, v.res_id, v.version),

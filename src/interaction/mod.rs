@@ -12,9 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::capability;
 use crate::error::{ErrorKind, FhirError};
-use crate::store::{
-    Change, Condition, Rendered, SearchQuery, Store, TokenMatch, Tx, Version, Written,
-};
+use crate::store::{Change, Condition, Rendered, SearchQuery, Store, Tx, Version, Written};
 use fhir_format::Issue;
 
 pub use bundle::bundle;
@@ -287,12 +285,8 @@ pub fn warnings(store: &Store, written: &Version) -> Result<Vec<Issue>, FhirErro
 
 /// [`warnings`] on a connection the caller holds.
 pub(crate) fn warnings_in(tx: &mut Tx, written: &Version) -> Result<Vec<Issue>, FhirError> {
-    match written.content.as_deref() {
-        Some(c) => {
-            let resource = serde_json::from_str(c)
-                .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))?;
-            crate::pzp::warnings(tx, &resource)
-        }
+    match written.content {
+        Some(_) => crate::pzp::warnings(tx, &written.resource()?),
         None => Ok(Vec::new()),
     }
 }
@@ -313,16 +307,7 @@ pub(crate) fn by_canonical(
         values: vec![url.to_string()],
     }];
     if let Some(v) = version {
-        conditions.push(Condition::Token {
-            param: "version".into(),
-            values: vec![TokenMatch {
-                system: None,
-                code: Some(v.to_string()),
-            }],
-            except: Vec::new(),
-            text: None,
-            negate: false,
-        });
+        conditions.push(Condition::token("version", None, v));
     }
     let found = tx.search(&SearchQuery {
         res_type: res_type.into(),

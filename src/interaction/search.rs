@@ -710,8 +710,7 @@ pub(crate) fn search_in(
         .map(|v| (v, "match"))
         .chain(extra.iter().map(|v| (v, "include")));
     for (v, mode) in modes {
-        let mut resource: Value = serde_json::from_str(v.content.as_deref().unwrap_or("{}"))
-            .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))?;
+        let mut resource = v.resource()?;
         if mode == "match" {
             shape(&mut resource, summary, elements.as_deref());
         }

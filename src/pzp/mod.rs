@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, FhirError};
 use crate::search::date_range;
-use crate::store::{Condition, RefMatch, SearchQuery, TokenMatch, Tx, Version};
+use crate::store::{Condition, RefMatch, SearchQuery, Tx, Version};
 
 mod representative;
 
@@ -32,7 +32,7 @@ pub fn check(tx: &mut Tx, written: &Version) -> Result<(), FhirError> {
     if !matches!(res_type, "CareTeam" | "EpisodeOfCare") {
         return Ok(());
     }
-    let resource = content(written)?;
+    let resource = written.resource()?;
     match res_type {
         "CareTeam" => check_care_team(tx, &written.res_id, &resource),
         _ => check_episode(tx, &resource),
@@ -144,16 +144,7 @@ fn of_patient(
         }],
     }];
     if let Some(code) = code {
-        conditions.push(Condition::Token {
-            param: "code".into(),
-            values: vec![TokenMatch {
-                system: Some(Some(SNOMED.into())),
-                code: Some(code.into()),
-            }],
-            except: Vec::new(),
-            text: None,
-            negate: false,
-        });
+        conditions.push(Condition::token("code", Some(SNOMED), code));
     }
     let found = tx.search(&SearchQuery {
         res_type: res_type.into(),
@@ -162,13 +153,10 @@ fn of_patient(
         after: None,
         limit: 10_000,
     })?;
-    found.iter().map(content).collect()
-}
-
-/// A stored version's resource.
-fn content(v: &Version) -> Result<Value, FhirError> {
-    serde_json::from_str(v.content.as_deref().unwrap_or("{}"))
-        .map_err(|e| FhirError::internal(format!("stored resource is unreadable: {e}")))
+    Ok(found
+        .iter()
+        .map(Version::resource)
+        .collect::<Result<_, _>>()?)
 }
 
 /// The name of the lock that writes concerning one patient's centrale zorgverlener share.

@@ -41,6 +41,24 @@ pub enum StoreError {
     Contention(String),
 }
 
+impl Version {
+    /// The version's resource; a deletion has none.
+    pub fn resource(&self) -> Result<serde_json::Value, StoreError> {
+        let text = self.content.as_deref().ok_or_else(|| {
+            StoreError::Database(format!(
+                "{}/{} version {} is a deletion and has no content",
+                self.res_type, self.res_id, self.version
+            ))
+        })?;
+        serde_json::from_str(text).map_err(|e| {
+            StoreError::Database(format!(
+                "stored {}/{} is unreadable: {e}",
+                self.res_type, self.res_id
+            ))
+        })
+    }
+}
+
 impl From<DieselError> for StoreError {
     fn from(e: DieselError) -> Self {
         StoreError::Database(e.to_string())

@@ -115,6 +115,22 @@ pub enum Condition {
     },
 }
 
+impl Condition {
+    /// `param` has the code `code`, in `system` (`None`: in any system).
+    pub fn token(param: &str, system: Option<&str>, code: &str) -> Condition {
+        Condition::Token {
+            param: param.to_string(),
+            values: vec![TokenMatch {
+                system: system.map(|s| Some(s.to_string())),
+                code: Some(code.to_string()),
+            }],
+            except: Vec::new(),
+            text: None,
+            negate: false,
+        }
+    }
+}
+
 /// The index table of a parameter type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Table {
