@@ -19,6 +19,19 @@ pub struct Config {
     pub base_url: Option<String>,
     /// `PZP_WORKERS`: HTTP worker threads; one per core when unset.
     pub workers: Option<usize>,
+    /// `PZP_JWKS_FILE`: the identity provider's public keys (JWKS) in a file. With this or
+    /// `PZP_JWKS_URL` set, only tokens of that provider are accepted; without either, those of
+    /// the development key in `data_dir`.
+    pub jwks_file: Option<PathBuf>,
+    /// `PZP_JWKS_URL`: where to fetch the identity provider's JWKS (https; reloaded when a
+    /// token names an unknown key).
+    pub jwks_url: Option<String>,
+    /// `PZP_TOKEN_ISSUER`: the `iss` tokens must carry; required with a JWKS.
+    pub token_issuer: Option<String>,
+    /// `PZP_TOKEN_AUDIENCE`: the `aud` tokens must be meant for; required with a JWKS.
+    pub token_audience: Option<String>,
+    /// `PZP_CONSENT_MODE`: `explicit` (default) or `implied`; see `auth::policy::ConsentMode`.
+    pub consent_mode: crate::auth::policy::ConsentMode,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -30,7 +43,12 @@ pub const DEFAULT_POOL_SIZE: u32 = 10;
 impl Config {
     /// Reads the `PZP_*` variables; a malformed number is an error, not a silent default.
     pub fn from_env() -> Result<Config, String> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Config::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The configuration of the variables `lookup` gives; blank values count as unset.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let data_dir =
             PathBuf::from(var("PZP_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
         let database_url = var("PZP_DATABASE_URL")
@@ -55,6 +73,30 @@ impl Config {
                 .map(|_| number("PZP_WORKERS", 0))
                 .transpose()?
                 .map(|w| w as usize),
+            jwks_file: var("PZP_JWKS_FILE").map(PathBuf::from),
+            jwks_url: var("PZP_JWKS_URL").map(|u| u.trim().to_string()),
+            token_issuer: var("PZP_TOKEN_ISSUER").map(|i| i.trim().to_string()),
+            token_audience: var("PZP_TOKEN_AUDIENCE").map(|a| a.trim().to_string()),
+            consent_mode: match var("PZP_CONSENT_MODE") {
+                None => Default::default(),
+                Some(m) => crate::auth::policy::ConsentMode::parse(m.trim()).ok_or_else(|| {
+                    format!("PZP_CONSENT_MODE must be 'explicit' or 'implied', got '{m}'")
+                })?,
+            },
         })
+    }
+
+    /// Whether tokens come from an identity provider (a JWKS is configured) rather than from
+    /// the development key.
+    pub fn uses_jwks(&self) -> bool {
+        self.jwks_file.is_some() || self.jwks_url.is_some()
+    }
+}
+
+/// What `from_env` gives with no `PZP_*` variable set; tests start from it so that they keep
+/// compiling when settings are added.
+impl Default for Config {
+    fn default() -> Config {
+        Config::from_vars(|_| None).expect("the defaults are valid")
     }
 }

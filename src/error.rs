@@ -9,6 +9,8 @@ use crate::store::StoreError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
     BadRequest,
+    Unauthorized,
+    Forbidden,
     NotFound,
     Gone,
     MethodNotAllowed,
@@ -27,6 +29,8 @@ impl ErrorKind {
     pub fn status(self) -> u16 {
         match self {
             ErrorKind::BadRequest => 400,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::Gone => 410,
             ErrorKind::MethodNotAllowed => 405,

@@ -6,6 +6,8 @@
 //! `validation` (profiles of `profiles/`) and `pzp` (rules across resources) → `store`
 //! (versions and search index in PostgreSQL or SQLite).
 
+pub mod audit;
+pub mod auth;
 pub mod capability;
 pub mod config;
 pub mod error;

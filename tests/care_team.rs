@@ -17,7 +17,14 @@ fn participant(role: &str, member: &str, start: &str, end: Option<&str>) -> Valu
            "member": {"reference": member}, "period": period})
 }
 
-fn team(id: &str, patient: &str, participants: Vec<Value>) -> Value {
+/// A care team of `patient`; the test organisation takes part in it as wijkverpleging, so
+/// that it may keep writing the patient's record.
+fn team(id: &str, patient: &str, mut participants: Vec<Value>) -> Value {
+    participants.push(json!({
+        "role": [{"coding": [{"system": ROLE, "code": "wijkverpleging"}]}],
+        "member": {"type": "Organization",
+                   "identifier": {"system": "http://fhir.nl/fhir/NamingSystem/ura", "value": OWN_URA}},
+        "period": {"start": "2025-01-01"}}));
     json!({"resourceType": "CareTeam", "id": id, "status": "active",
            "subject": {"reference": format!("Patient/{patient}")}, "participant": participants})
 }

@@ -26,6 +26,11 @@ async fn round_trip(app: &TestApp) {
             input["id"].as_str().unwrap()
         );
         let put = app.put_json(&path, &input).await;
+        if input["resourceType"] == "AuditEvent" {
+            // The audit trail is the server's own; no client writes into it.
+            assert_eq!(put.status.as_u16(), 405, "{name}: {}", put.text());
+            continue;
+        }
         assert_eq!(put.status.as_u16(), 201, "{name}: {}", put.text());
 
         let json = app.get(&path).await.expect(200).json();

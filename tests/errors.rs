@@ -106,6 +106,7 @@ async fn bodies_over_the_limit_get_413() {
             db,
             Options {
                 max_body_bytes: 2048,
+                ..Options::default()
             },
         )
         .await

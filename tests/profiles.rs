@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use pzp_fhir::auth::token::Claims;
 use serde_json::{json, Value};
 
 const SCT: &str = "http://snomed.info/sct";
@@ -21,11 +22,24 @@ fn own_examples() -> Vec<Value> {
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    files
+    let mut examples: Vec<Value> = files
         .iter()
         .map(|f| serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap())
-        .collect()
+        .collect();
+    // In the order a system loads a record: who is who, the patient, the care team, the rest.
+    let rank = |r: &Value| match r["resourceType"].as_str().unwrap() {
+        "Organization" | "Practitioner" | "PractitionerRole" => 0,
+        "Patient" => 1,
+        "RelatedPerson" | "Condition" => 2,
+        "CareTeam" => 3,
+        _ => 4,
+    };
+    examples.sort_by_key(rank);
+    examples
 }
+
+/// The URA of the home care organisation of the examples, a member of their care team.
+const THUISZORG_URA: &str = "87654321";
 
 fn example(res_type: &str) -> Value {
     own_examples()
@@ -89,10 +103,21 @@ backend_tests! {
     }
 
     async fn our_own_examples_are_accepted(app) {
+        // The home care organisation's system records them: once the care team is there, it
+        // keeps writing as a member.
+        let token = app.token_for(Claims {
+            pzp_role: Some("system".into()),
+            ura: Some(THUISZORG_URA.into()),
+            scope: Some("system/*.cruds".into()),
+            ..Claims::default()
+        });
+        let auth = format!("Bearer {token}");
         for r in own_examples() {
-            app.put_json(&path_of(&r), &r).await.expect(201);
+            app.put_json_with(&path_of(&r), &r, &[("Authorization", &auth)]).await.expect(201);
         }
-        app.put_json("Consent/td", &treatment_directive()).await.expect(201);
+        app.put_json_with("Consent/td", &treatment_directive(), &[("Authorization", &auth)])
+            .await
+            .expect(201);
     }
 
     async fn each_kind_of_violation_is_refused_with_its_location(app) {

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::negotiate::{self, query_pairs, query_value, Output};
 use super::respond::{self, Body};
 use super::AppState;
+use crate::auth::Principal;
 use crate::capability;
 use crate::error::{self, ErrorKind, FhirError};
 use crate::interaction::{self, HistoryParams};
@@ -30,6 +31,33 @@ async fn answer(req: &HttpRequest, body: impl AsyncFnOnce(Output) -> Answer) -> 
         Ok(r) => r,
         Err(e) => respond::error(&e, out),
     }
+}
+
+/// The caller of a FHIR request, from its bearer token; 401 without a valid one.
+fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, FhirError> {
+    let unauthorized = |text: String| FhirError::new(ErrorKind::Unauthorized, "login", text);
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| unauthorized("this request needs 'Authorization: Bearer <token>'".into()))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'".into()))?;
+    let claims = state
+        .verifier
+        .verify(token)
+        .map_err(|e| unauthorized(format!("the bearer token is not accepted: {}", e.0)))?;
+    let mut who = Principal::from_claims(claims)?;
+    who.address = req
+        .connection_info()
+        .realip_remote_addr()
+        .map(str::to_string);
+    who.consent = state.consent;
+    Ok(who)
 }
 
 /// Runs store work off the async workers.
@@ -246,10 +274,18 @@ pub async fn create(
         let condition = if_none_exist(&req);
         let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
         let store = state.store.clone();
+        let who = authenticate(&req, &state)?;
         let base = base_url(&req, &state);
         let w = blocking(move || {
             let resource = parse_resource(&bytes, format)?;
-            interaction::create(&store, &res_type, &resource, condition.as_deref(), &base)
+            interaction::create(
+                &store,
+                &who,
+                &res_type,
+                &resource,
+                condition.as_deref(),
+                &base,
+            )
         })
         .await?;
         let verb = if w.created {
@@ -280,9 +316,10 @@ pub async fn update(
         let expected = if_match(&req)?;
         let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
         let store = state.store.clone();
+        let who = authenticate(&req, &state)?;
         let w = blocking(move || {
             let resource = parse_resource(&bytes, format)?;
-            interaction::update(&store, &res_type, &id, &resource, expected)
+            interaction::update(&store, &who, &res_type, &id, &resource, expected)
         })
         .await?;
         written(&req, &state, out, w, "updated").await
@@ -312,8 +349,10 @@ pub async fn patch(
         let expected = if_match(&req)?;
         let bytes = read_body(&req, payload, state.max_body_bytes).await?;
         let store = state.store.clone();
+        let who = authenticate(&req, &state)?;
         let w =
-            blocking(move || interaction::patch(&store, &res_type, &id, &bytes, expected)).await?;
+            blocking(move || interaction::patch(&store, &who, &res_type, &id, &bytes, expected))
+                .await?;
         written(&req, &state, out, w, "patched").await
     })
     .await
@@ -338,8 +377,10 @@ async fn run_search(
     let base = base_url(req, state);
     let strict = strict_handling(req);
     let store = state.store.clone();
+    let who = authenticate(req, state)?;
     let bundle =
-        blocking(move || interaction::search(&store, &res_type, &params, &base, strict)).await?;
+        blocking(move || interaction::search(&store, &who, &res_type, &params, &base, strict))
+            .await?;
     Ok(respond::send(HttpResponse::Ok(), Body::Value(bundle), out))
 }
 
@@ -411,7 +452,8 @@ pub async fn read(
     answer(&req, async |out| {
         let (res_type, id) = path.into_inner();
         let store = state.store.clone();
-        let v = blocking(move || interaction::read(&store, &res_type, &id)).await?;
+        let who = authenticate(&req, &state)?;
+        let v = blocking(move || interaction::read(&store, &who, &res_type, &id)).await?;
         if not_modified(&req, &v) {
             let mut builder = HttpResponse::build(StatusCode::NOT_MODIFIED);
             version_headers(&mut builder, &v);
@@ -471,7 +513,8 @@ pub async fn vread(
     answer(&req, async |out| {
         let (res_type, id, vid) = path.into_inner();
         let store = state.store.clone();
-        let v = blocking(move || interaction::vread(&store, &res_type, &id, &vid)).await?;
+        let who = authenticate(&req, &state)?;
+        let v = blocking(move || interaction::vread(&store, &who, &res_type, &id, &vid)).await?;
         send_version(v, out)
     })
     .await
@@ -491,7 +534,9 @@ pub async fn delete(
         let (res_type, id) = path.into_inner();
         let expected = if_match(&req)?;
         let store = state.store.clone();
-        let w = blocking(move || interaction::delete(&store, &res_type, &id, expected)).await?;
+        let who = authenticate(&req, &state)?;
+        let w =
+            blocking(move || interaction::delete(&store, &who, &res_type, &id, expected)).await?;
         let v = &w.version;
         let gone = (!w.unchanged).then_some(v);
         let nothing = format!(
@@ -522,10 +567,11 @@ pub async fn update_conditional(
         let query = conditions(&req);
         let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
         let store = state.store.clone();
+        let who = authenticate(&req, &state)?;
         let base = base_url(&req, &state);
         let w = blocking(move || {
             let resource = parse_resource(&bytes, format)?;
-            interaction::update_conditional(&store, &res_type, &query, &resource, &base)
+            interaction::update_conditional(&store, &who, &res_type, &query, &resource, &base)
         })
         .await?;
         let verb = if w.created { "created" } else { "updated" };
@@ -549,9 +595,12 @@ pub async fn delete_conditional(
         let res_type = path.into_inner();
         let query = conditions(&req);
         let store = state.store.clone();
+        let who = authenticate(&req, &state)?;
         let base = base_url(&req, &state);
-        let w = blocking(move || interaction::delete_conditional(&store, &res_type, &query, &base))
-            .await?;
+        let w = blocking(move || {
+            interaction::delete_conditional(&store, &who, &res_type, &query, &base)
+        })
+        .await?;
         let nothing = "no resource meets the conditions; nothing changed".to_string();
         Ok(deleted(&req, out, w.as_ref().map(|w| &w.version), nothing))
     })
@@ -609,10 +658,11 @@ pub async fn transaction(
         let format = negotiate::input(&req)?;
         let bytes = read_body(&req, payload, state.max_body_bytes).await?;
         let store = state.store.clone();
+        let who = authenticate(&req, &state)?;
         let base = base_url(&req, &state);
         let response = blocking(move || {
             let bundle = parse_resource(&bytes, format)?;
-            interaction::bundle(&store, &bundle, &base)
+            interaction::bundle(&store, &who, &bundle, &base)
         })
         .await?;
         Ok(respond::send(
@@ -665,12 +715,18 @@ async fn run_validate(
         let profile = query_value(&query_pairs(&req), "profile").map(str::to_string);
         let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
         let store = state.store.clone();
+        let who = authenticate(&req, &state)?;
         let outcome = blocking(move || match fhir_format::parse(&bytes, format) {
             // A structural problem is a validation result too.
             Err(issues) => Ok(error::operation_outcome(&issues)),
-            Ok(body) => {
-                interaction::validate(&store, &res_type, id.as_deref(), &body, profile.as_deref())
-            }
+            Ok(body) => interaction::validate(
+                &store,
+                &who,
+                &res_type,
+                id.as_deref(),
+                &body,
+                profile.as_deref(),
+            ),
         })
         .await?;
         Ok(respond::send(HttpResponse::Ok(), Body::Value(outcome), out))
@@ -702,7 +758,9 @@ async fn history(
         let params = history_params(&req);
         let base = base_url(&req, &state);
         let store = state.store.clone();
-        let bundle = blocking(move || interaction::history(&store, scope, &params, &base)).await?;
+        let who = authenticate(&req, &state)?;
+        let bundle =
+            blocking(move || interaction::history(&store, &who, scope, &params, &base)).await?;
         Ok(respond::send(HttpResponse::Ok(), Body::Value(bundle), out))
     })
     .await

@@ -27,6 +27,9 @@ pub struct AppState {
     pub base_url: Option<String>,
     /// When the server started, the CapabilityStatement's date.
     pub started_micros: i64,
+    /// Checks bearer tokens.
+    pub verifier: Arc<crate::auth::token::Verifier>,
+    pub consent: crate::auth::policy::ConsentMode,
 }
 
 /// The route table. `_history` paths come before `{id}` so they are not read as ids.
@@ -108,6 +111,8 @@ impl Application {
             std::io::Error::other(format!("publishing the conformance package: {e}"))
         })?;
         tracing::info!(published, "conformance package up to date");
+        let verifier =
+            crate::auth::token::Verifier::from_config(config).map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(&config.bind)?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
@@ -115,6 +120,8 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             base_url: config.base_url.clone(),
             started_micros: chrono::Utc::now().timestamp_micros(),
+            verifier: Arc::new(verifier),
+            consent: config.consent_mode,
         });
         tracing::info!(
             bind = %listener.local_addr()?,

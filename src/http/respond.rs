@@ -65,7 +65,22 @@ pub fn error(e: &FhirError, out: Output) -> HttpResponse {
             (fhir_format::to_json(&outcome, out.pretty), json)
         }
     };
-    HttpResponse::build(status)
+    let mut builder = HttpResponse::build(status);
+    if e.kind == ErrorKind::Unauthorized {
+        // RFC 6750: the description may not hold a double quote or backslash.
+        let text: String = e
+            .issues
+            .first()
+            .map(|i| i.diagnostics.replace(['"', '\\'], "'"))
+            .unwrap_or_default();
+        builder.insert_header((
+            header::WWW_AUTHENTICATE,
+            format!(
+                "Bearer realm=\"pzp-fhir\", error=\"invalid_token\", error_description=\"{text}\""
+            ),
+        ));
+    }
+    builder
         .insert_header((header::CONTENT_TYPE, out.content_type()))
         .body(bytes)
 }

@@ -11,11 +11,14 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+use super::{audited, Request};
 use super::{
     body_id_is, body_of_type, check_id, check_type, conditional_lock, conditional_target,
     create_in, delete_conditional_in, delete_in, format_instant, new_id, parse_query, read_in,
     search, single_match, update_in, vread_in,
 };
+use crate::audit::Event;
+use crate::auth::{Access, Principal};
 use crate::error::{ErrorKind, FhirError};
 use crate::store::{Store, Tx, Version, Written};
 use fhir_format::Issue;
@@ -27,6 +30,19 @@ enum Method {
     Post,
     Put,
     Get,
+}
+
+impl Method {
+    /// The restful interaction an entry with this method performs, for the audit trail.
+    fn interaction(self, has_id: bool) -> &'static str {
+        match (self, has_id) {
+            (Method::Delete, _) => "delete",
+            (Method::Post, _) => "create",
+            (Method::Put, _) => "update",
+            (Method::Get, true) => "read",
+            (Method::Get, false) => "search-type",
+        }
+    }
 }
 
 /// What one entry asks for, read from `request` and `resource`.
@@ -66,7 +82,12 @@ enum Outcome {
 }
 
 /// Processes a `transaction` or `batch` Bundle and answers its response Bundle.
-pub fn bundle(store: &Store, bundle: &Value, base_url: &str) -> Result<Value, FhirError> {
+pub fn bundle(
+    store: &Store,
+    who: &Principal,
+    bundle: &Value,
+    base_url: &str,
+) -> Result<Value, FhirError> {
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(FhirError::bad_request(
             "invalid",
@@ -87,9 +108,9 @@ pub fn bundle(store: &Store, bundle: &Value, base_url: &str) -> Result<Value, Fh
                 .enumerate()
                 .map(|(i, e)| entry(i, e, base_url))
                 .collect::<Result<Vec<_>, _>>()?;
-            transaction(store, &entries, base_url)
+            transaction(store, who, &entries, base_url)
         }
-        "batch" => Ok(batch(store, raw, base_url)),
+        "batch" => Ok(batch(store, who, raw, base_url)),
         other => Err(FhirError::bad_request(
             "invalid",
             format!(
@@ -100,7 +121,12 @@ pub fn bundle(store: &Store, bundle: &Value, base_url: &str) -> Result<Value, Fh
     }
 }
 
-fn transaction(store: &Store, entries: &[Entry], base_url: &str) -> Result<Value, FhirError> {
+fn transaction(
+    store: &Store,
+    who: &Principal,
+    entries: &[Entry],
+    base_url: &str,
+) -> Result<Value, FhirError> {
     let mut seen = HashSet::new();
     for e in entries {
         if let (Method::Put | Method::Delete, Some(id)) = (e.method, &e.id) {
@@ -116,7 +142,7 @@ fn transaction(store: &Store, entries: &[Entry], base_url: &str) -> Result<Value
         }
     }
     let fresh: Vec<String> = entries.iter().map(|_| new_id()).collect();
-    let outcomes = store.transaction(|tx| {
+    let outcomes = audited(store, who, Event::new("transaction", None), |tx, rq| {
         // Conditional work locks its resource types up front, always in the same order, so
         // that two transactions cannot each hold a lock the other waits for.
         let types: BTreeSet<&str> = entries
@@ -130,7 +156,7 @@ fn transaction(store: &Store, entries: &[Entry], base_url: &str) -> Result<Value
         let mut targets = Vec::with_capacity(entries.len());
         let mut names = HashMap::new();
         for (e, fresh) in entries.iter().zip(&fresh) {
-            let target = identify(tx, e, fresh, base_url).map_err(|err| at_entry(e, err))?;
+            let target = identify(tx, rq, e, fresh, base_url).map_err(|err| at_entry(e, err))?;
             if let (Some(full_url), Some(id)) = (e.full_url, &target.id) {
                 names.insert(full_url.to_string(), format!("{}/{id}", e.res_type));
             }
@@ -140,7 +166,7 @@ fn transaction(store: &Store, entries: &[Entry], base_url: &str) -> Result<Value
         order.sort_by_key(|e| e.method);
         let mut outcomes: Vec<Option<Outcome>> = entries.iter().map(|_| None).collect();
         for e in order {
-            let outcome = execute(tx, e, &targets[e.index], &names, base_url)
+            let outcome = execute(tx, rq, e, &targets[e.index], &names, base_url)
                 .map_err(|err| at_entry(e, err))?;
             outcomes[e.index] = Some(outcome);
         }
@@ -164,7 +190,7 @@ fn transaction(store: &Store, entries: &[Entry], base_url: &str) -> Result<Value
 }
 
 /// Runs each entry on its own; a failing entry answers its error in its own response.
-fn batch(store: &Store, raw: &[Value], base_url: &str) -> Value {
+fn batch(store: &Store, who: &Principal, raw: &[Value], base_url: &str) -> Value {
     let names = HashMap::new();
     let entries: Vec<Value> = raw
         .iter()
@@ -172,19 +198,17 @@ fn batch(store: &Store, raw: &[Value], base_url: &str) -> Value {
         .map(|(i, raw)| {
             let result = entry(i, raw, base_url).and_then(|e| {
                 let fresh = new_id();
-                let run = |tx: &mut Tx| {
-                    let target = identify(tx, &e, &fresh, base_url)?;
-                    execute(tx, &e, &target, &names, base_url)
+                let run = |tx: &mut Tx, rq: &mut Request| {
+                    let target = identify(tx, rq, &e, &fresh, base_url)?;
+                    execute(tx, rq, &e, &target, &names, base_url)
                 };
-                match e.method {
-                    Method::Get => store.read(run),
-                    _ => store.transaction(run),
-                }
-                .and_then(|o| {
-                    let warnings = store.read(|tx| warnings_of(tx, &o))?;
-                    response_entry(o, &warnings, base_url)
-                })
-                .map_err(|err| at_entry(&e, err))
+                let event = Event::new(e.method.interaction(e.id.is_some()), Some(&e.res_type));
+                audited(store, who, event, run)
+                    .and_then(|o| {
+                        let warnings = store.read(|tx| warnings_of(tx, &o))?;
+                        response_entry(o, &warnings, base_url)
+                    })
+                    .map_err(|err| at_entry(&e, err))
             });
             result.unwrap_or_else(|err| {
                 json!({ "response": {
@@ -375,11 +399,17 @@ fn json_patch_of(index: usize, resource: Option<&Value>) -> Result<json_patch::P
 }
 
 /// Settles an entry's identity before anything is written.
-fn identify(tx: &mut Tx, e: &Entry, fresh: &str, base_url: &str) -> Result<Target, FhirError> {
+fn identify(
+    tx: &mut Tx,
+    rq: &mut Request,
+    e: &Entry,
+    fresh: &str,
+    base_url: &str,
+) -> Result<Target, FhirError> {
     let target = |id: Option<String>| Target { id, found: None };
     Ok(match (e.method, &e.id, &e.query) {
         (Method::Post, _, _) => match &e.if_none_exist {
-            Some(q) => match single_match(tx, &e.res_type, q, base_url)? {
+            Some(q) => match single_match(tx, rq, &e.res_type, q, base_url)? {
                 Some(v) => Target {
                     id: Some(v.res_id.clone()),
                     found: Some(v),
@@ -392,6 +422,7 @@ fn identify(tx: &mut Tx, e: &Entry, fresh: &str, base_url: &str) -> Result<Targe
             let body = body_of_type(&e.res_type, resource(e)?)?;
             target(Some(conditional_target(
                 tx,
+                rq,
                 &e.res_type,
                 q,
                 &body,
@@ -411,51 +442,54 @@ fn resource<'a>(e: &Entry<'a>) -> Result<&'a Value, FhirError> {
 /// Runs one entry whose identity is settled.
 fn execute(
     tx: &mut Tx,
+    rq: &mut Request,
     e: &Entry,
     target: &Target,
     names: &HashMap<String, String>,
     base_url: &str,
 ) -> Result<Outcome, FhirError> {
     let t = e.res_type.as_str();
-    let body = |tx: &mut Tx| -> Result<Map<String, Value>, FhirError> {
+    let body = |tx: &mut Tx, rq: &mut Request| -> Result<Map<String, Value>, FhirError> {
         let mut r = resource(e)?.clone();
-        rewrite(tx, &mut r, names, base_url)?;
+        rewrite(tx, &rq.access, &mut r, names, base_url)?;
         body_of_type(t, &r)
     };
     Ok(match e.method {
         Method::Get => match (&e.id, &e.vid) {
-            (Some(id), Some(vid)) => Outcome::Read(vread_in(tx, t, id, vid)?),
-            (Some(id), None) => Outcome::Read(read_in(tx, t, id)?),
+            (Some(id), Some(vid)) => Outcome::Read(vread_in(tx, rq, t, id, vid)?),
+            (Some(id), None) => Outcome::Read(read_in(tx, rq, t, id)?),
             (None, _) => {
                 let params = e.query.clone().unwrap_or_default();
-                Outcome::Searched(search::search_in(tx, t, &params, base_url, false)?)
+                Outcome::Searched(search::search_in(tx, rq, t, &params, base_url, false)?)
             }
         },
         Method::Delete => match (&e.id, &e.query) {
-            (Some(id), _) => Outcome::Deleted(Some(delete_in(tx, t, id, e.if_match)?)),
-            (None, Some(q)) => Outcome::Deleted(delete_conditional_in(tx, t, q, base_url)?),
+            (Some(id), _) => Outcome::Deleted(Some(delete_in(tx, rq, t, id, e.if_match)?)),
+            (None, Some(q)) => Outcome::Deleted(delete_conditional_in(tx, rq, t, q, base_url)?),
             (None, None) => Outcome::Deleted(None),
         },
         Method::Post => match &target.found {
             Some(v) => Outcome::Found(v.clone()),
             None => {
                 let id = target.id.as_deref().unwrap_or_default();
-                let body = body(tx)?;
-                Outcome::Written(create_in(tx, t, &body, id, None, base_url)?)
+                let body = body(tx, rq)?;
+                Outcome::Written(create_in(tx, rq, t, &body, id, None, base_url)?)
             }
         },
         Method::Put => {
             let id = target.id.as_deref().unwrap_or_default();
             match &e.patch {
-                Some(ops) => Outcome::Written(super::patch::patch_in(tx, t, id, ops, e.if_match)?),
+                Some(ops) => {
+                    Outcome::Written(super::patch::patch_in(tx, rq, t, id, ops, e.if_match)?)
+                }
                 None => {
-                    let mut body = body(tx)?;
+                    let mut body = body(tx, rq)?;
                     if e.id.is_some() {
                         body_id_is(t, &body, Some(id))?;
                     } else {
                         body.insert("id".into(), Value::String(id.to_string()));
                     }
-                    Outcome::Written(update_in(tx, t, id, &body, e.if_match)?)
+                    Outcome::Written(update_in(tx, rq, t, id, &body, e.if_match)?)
                 }
             }
         }
@@ -466,6 +500,7 @@ fn execute(
 /// a conditional reference (`Type?query`, which must select exactly one resource).
 fn rewrite(
     tx: &mut Tx,
+    access: &Access,
     value: &mut Value,
     names: &HashMap<String, String>,
     base_url: &str,
@@ -475,17 +510,17 @@ fn rewrite(
             for (key, v) in map.iter_mut() {
                 match (key.as_str(), v) {
                     ("reference", Value::String(r)) => {
-                        if let Some(local) = resolve(tx, r, names, base_url)? {
+                        if let Some(local) = resolve(tx, access, r, names, base_url)? {
                             *r = local;
                         }
                     }
-                    (_, v) => rewrite(tx, v, names, base_url)?,
+                    (_, v) => rewrite(tx, access, v, names, base_url)?,
                 }
             }
         }
         Value::Array(items) => {
             for v in items {
-                rewrite(tx, v, names, base_url)?;
+                rewrite(tx, access, v, names, base_url)?;
             }
         }
         _ => {}
@@ -496,6 +531,7 @@ fn rewrite(
 /// The `Type/id` a reference stands for, when it must be rewritten.
 fn resolve(
     tx: &mut Tx,
+    access: &Access,
     reference: &str,
     names: &HashMap<String, String>,
     base_url: &str,
@@ -516,7 +552,7 @@ fn resolve(
         return Ok(None);
     }
     check_type(res_type)?;
-    let found = search::matching(tx, res_type, &parse_query(query), base_url, 2)?;
+    let found = search::matching(tx, access, res_type, &parse_query(query), base_url, 2)?;
     match found.as_slice() {
         [one] => Ok(Some(format!("{res_type}/{}", one.res_id))),
         [] => Err(FhirError::new(

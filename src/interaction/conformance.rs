@@ -49,8 +49,16 @@ pub fn publish(store: &Store) -> Result<usize, FhirError> {
     Ok(written)
 }
 
-/// Refuses changes to a resource of the package: it is the server's own definition.
+/// Refuses changes to a resource of the package (it is the server's own definition) and to
+/// the audit trail (written by the server alone, never changed).
 pub fn writable(res_type: &str, id: &str) -> Result<(), FhirError> {
+    if res_type == "AuditEvent" {
+        return Err(FhirError::new(
+            ErrorKind::MethodNotAllowed,
+            "forbidden",
+            "AuditEvents are written by the server for every access and are never created, changed or deleted through the API",
+        ));
+    }
     if validation::package().owns(res_type, id) {
         return Err(FhirError::new(
             ErrorKind::MethodNotAllowed,

@@ -3,8 +3,11 @@
 
 use serde_json::{json, Value};
 
-use super::{check_id, check_type, format_instant};
-use crate::error::FhirError;
+use super::{audited, check_id, check_type, format_instant, require_visible};
+use crate::audit::Event;
+use crate::auth::scope::Permission;
+use crate::auth::{Principal, Role};
+use crate::error::{ErrorKind, FhirError};
 use crate::store::{HistoryEntry, HistoryQuery, HistoryScope, Store};
 
 /// Default and largest page sizes.
@@ -38,8 +41,14 @@ pub struct HistoryParams {
 }
 
 /// Reads one page of history and wraps it in a Bundle whose links carry the paging cursor.
+///
+/// The history of one resource is open to whoever may read it. Type and system history are
+/// an organisation's feed of what it recorded itself: they hold the versions of resources the
+/// caller's organisation wrote (other organisations' data is reached through search), and
+/// are not open to patients.
 pub fn history(
     store: &Store,
+    who: &Principal,
     scope: HistoryScope,
     params: &HistoryParams,
     base_url: &str,
@@ -69,17 +78,40 @@ pub fn history(
         })?),
     };
 
-    if let HistoryScope::Instance(t, id) = &scope {
-        if store.current(t, id)?.is_none() {
-            return Err(FhirError::not_found(format!("{t}/{id} does not exist")));
+    let event = match &scope {
+        HistoryScope::Instance(t, id) => Event::about("history-instance", t, id),
+        HistoryScope::Type(t) => Event::new("history-type", Some(t)),
+        HistoryScope::System => Event::new("history-system", None),
+    };
+    let recorded_by = audited(store, who, event, |tx, rq| {
+        match &scope {
+            HistoryScope::Instance(t, id) => {
+                rq.access.require(t, Permission::Read)?;
+                require_visible(tx, &rq.access, t, id)?;
+                if tx.current(t, id)?.is_none() {
+                    return Err(FhirError::not_found(format!("{t}/{id} does not exist")));
+                }
+                return Ok(None);
+            }
+            HistoryScope::Type(t) => rq.access.require(t, Permission::Read)?,
+            HistoryScope::System => {}
         }
-    }
-    let total = store.history_total(&scope, since)?;
+        match (&who.ura, who.role) {
+            (Some(ura), r) if r != Role::Patient => Ok(Some(ura.clone())),
+            _ => Err(FhirError::new(
+                ErrorKind::Forbidden,
+                "forbidden",
+                "type and system history are an organisation's feed of what it recorded; a patient reads their record by search",
+            )),
+        }
+    })?;
+    let total = store.history_total(&scope, since, recorded_by.as_deref())?;
     let mut entries = store.history(&HistoryQuery {
         scope,
         since,
         before_seq,
         limit: count + 1,
+        recorded_by,
     })?;
     let more = entries.len() as i64 > count;
     entries.truncate(count as usize);

@@ -10,6 +10,10 @@ mod valueset;
 
 use serde_json::{Map, Value};
 
+use crate::audit::{self, Event};
+use crate::auth::policy::{is_directory, patients_of};
+use crate::auth::scope::Permission;
+use crate::auth::{Access, Principal};
 use crate::capability;
 use crate::error::{ErrorKind, FhirError};
 use crate::store::{Change, Condition, Rendered, SearchQuery, Store, Tx, Version, Written};
@@ -95,6 +99,7 @@ fn check_id(id: &str) -> Result<(), FhirError> {
 /// OperationOutcome, with the warnings writing it would raise. Nothing is stored.
 pub fn validate(
     store: &Store,
+    who: &Principal,
     res_type: &str,
     id: Option<&str>,
     body: &Value,
@@ -155,11 +160,104 @@ pub fn validate(
         }
         None => package.validate(&resource),
     };
-    issues.extend(store.read(|tx| crate::pzp::warnings(tx, &resource))?);
+    // The warnings look at the patient's other records, so only for a record the caller works on.
+    let event = Event::new("operation", Some(res_type));
+    issues.extend(audited(store, who, event, |tx, rq| {
+        rq.access.require(res_type, Permission::Read)?;
+        let patients = patients_of(&resource);
+        let id = resource
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if rq
+            .access
+            .may_write(tx, res_type, id, &[], &patients, false)
+            .is_err()
+        {
+            return Ok(Vec::new());
+        }
+        rq.event.patients = patients;
+        crate::pzp::warnings(tx, &resource)
+    })?);
     Ok(match issues.is_empty() {
         true => crate::error::information("no issues found"),
         false => crate::error::operation_outcome(&issues),
     })
+}
+
+/// One request inside its database transaction: the caller's access, and the audit event it
+/// fills in as it goes.
+pub(crate) struct Request<'a> {
+    pub access: Access<'a>,
+    pub event: Event,
+}
+
+/// Runs `work` in one transaction with the caller's access worked out, and writes its audit
+/// event in that same transaction, so that nothing is read or changed without a trace. A
+/// request that fails is recorded afterwards on its own, with the error. Requests that only
+/// touched directory resources (practitioners, conformance) are not audited.
+pub(crate) fn audited<T>(
+    store: &Store,
+    who: &Principal,
+    event: Event,
+    work: impl Fn(&mut Tx, &mut Request) -> Result<T, FhirError>,
+) -> Result<T, FhirError> {
+    let quiet =
+        |e: &Event| e.patients.is_empty() && e.res_type.as_deref().is_some_and(is_directory);
+    let result = store.transaction(|tx| {
+        let mut rq = Request {
+            access: Access::load(tx, who, who.consent)?,
+            event: event.clone(),
+        };
+        let out = work(tx, &mut rq)?;
+        if !quiet(&rq.event) {
+            audit::record(tx, who, &rq.event, None)?;
+        }
+        Ok(out)
+    });
+    if let Err(e) = &result {
+        if let Err(failed) = store.transaction(|tx| audit::record(tx, who, &event, Some(e))) {
+            tracing::error!(error = %failed, "could not record the audit event of a failed request");
+        }
+    }
+    result
+}
+
+/// 404 unless the caller may see `res_type/id` (when it exists). A deleted resource is seen
+/// by the organisations that recorded it.
+pub(crate) fn require_visible(
+    tx: &mut Tx,
+    access: &Access,
+    res_type: &str,
+    id: &str,
+) -> Result<(), FhirError> {
+    let Some(condition) = access.visible(res_type) else {
+        return Ok(());
+    };
+    let current = tx.current(res_type, id)?;
+    let seen = match &current {
+        None => return Ok(()),
+        Some(v) if v.deleted => match &access.who.ura {
+            Some(ura) => tx.is_recorded_by(res_type, id, ura)?,
+            None => false,
+        },
+        Some(_) => !tx
+            .search(&SearchQuery {
+                res_type: res_type.into(),
+                conditions: vec![Condition::Id(vec![id.to_string()]), condition],
+                sort: Vec::new(),
+                after: None,
+                limit: 1,
+            })?
+            .is_empty(),
+    };
+    if seen {
+        Ok(())
+    } else {
+        Err(FhirError::not_found(format!(
+            "{res_type}/{id} does not exist"
+        )))
+    }
 }
 
 /// Renders a stored timestamp (microseconds since the epoch) as a FHIR instant.
@@ -171,14 +269,34 @@ pub fn format_instant(micros: i64) -> String {
 }
 
 /// The current version of a resource; 410 when it was deleted, 404 when it never existed.
-pub fn read(store: &Store, res_type: &str, id: &str) -> Result<Version, FhirError> {
-    store.read(|tx| read_in(tx, res_type, id))
+pub fn read(
+    store: &Store,
+    who: &Principal,
+    res_type: &str,
+    id: &str,
+) -> Result<Version, FhirError> {
+    let event = Event::about("read", res_type, id);
+    audited(store, who, event, |tx, rq| read_in(tx, rq, res_type, id))
 }
 
 /// [`read`] on a connection the caller holds.
-pub(crate) fn read_in(tx: &mut Tx, res_type: &str, id: &str) -> Result<Version, FhirError> {
+pub(crate) fn read_in(
+    tx: &mut Tx,
+    rq: &mut Request,
+    res_type: &str,
+    id: &str,
+) -> Result<Version, FhirError> {
     check_type(res_type)?;
     check_id(id)?;
+    rq.access.require(res_type, Permission::Read)?;
+    require_visible(tx, &rq.access, res_type, id)?;
+    let v = current_in(tx, res_type, id)?;
+    rq.event.touched(&v);
+    Ok(v)
+}
+
+/// The current version, 410 when deleted, 404 when it never existed.
+fn current_in(tx: &mut Tx, res_type: &str, id: &str) -> Result<Version, FhirError> {
     match tx.current(res_type, id)? {
         Some(v) if v.deleted => Err(gone(&v)),
         Some(v) => Ok(v),
@@ -189,19 +307,31 @@ pub(crate) fn read_in(tx: &mut Tx, res_type: &str, id: &str) -> Result<Version, 
 }
 
 /// One version of a resource.
-pub fn vread(store: &Store, res_type: &str, id: &str, vid: &str) -> Result<Version, FhirError> {
-    store.read(|tx| vread_in(tx, res_type, id, vid))
+pub fn vread(
+    store: &Store,
+    who: &Principal,
+    res_type: &str,
+    id: &str,
+    vid: &str,
+) -> Result<Version, FhirError> {
+    let event = Event::about("vread", res_type, id);
+    audited(store, who, event, |tx, rq| {
+        vread_in(tx, rq, res_type, id, vid)
+    })
 }
 
 /// [`vread`] on a connection the caller holds.
 pub(crate) fn vread_in(
     tx: &mut Tx,
+    rq: &mut Request,
     res_type: &str,
     id: &str,
     vid: &str,
 ) -> Result<Version, FhirError> {
     check_type(res_type)?;
     check_id(id)?;
+    rq.access.require(res_type, Permission::Read)?;
+    require_visible(tx, &rq.access, res_type, id)?;
     let version: i64 = vid.parse().ok().filter(|v| *v > 0).ok_or_else(|| {
         FhirError::bad_request(
             "value",
@@ -210,7 +340,10 @@ pub(crate) fn vread_in(
     })?;
     match tx.version(res_type, id, version)? {
         Some(v) if v.deleted => Err(gone(&v)),
-        Some(v) => Ok(v),
+        Some(v) => {
+            rq.event.touched(&v);
+            Ok(v)
+        }
         None => Err(FhirError::not_found(format!(
             "{res_type}/{id} has no version {version}"
         ))),
@@ -233,6 +366,7 @@ fn gone(v: &Version) -> FhirError {
 /// one resource already matches that query; the match is returned with `created == false`.
 pub fn create(
     store: &Store,
+    who: &Principal,
     res_type: &str,
     resource: &Value,
     if_none_exist: Option<&[(String, String)]>,
@@ -241,7 +375,10 @@ pub fn create(
     check_type(res_type)?;
     let body = body_of_type(res_type, resource)?;
     let id = new_id();
-    store.transaction(|tx| create_in(tx, res_type, &body, &id, if_none_exist, base_url))
+    let event = Event::new("create", Some(res_type));
+    audited(store, who, event, |tx, rq| {
+        create_in(tx, rq, res_type, &body, &id, if_none_exist, base_url)
+    })
 }
 
 /// The checks of a written version that need other resources: the PZP rules, and a
@@ -327,6 +464,7 @@ pub(crate) fn new_id() -> String {
 /// [`create`] inside the caller's transaction, under the id the caller chose.
 pub(crate) fn create_in(
     tx: &mut Tx,
+    rq: &mut Request,
     res_type: &str,
     body: &Map<String, Value>,
     id: &str,
@@ -334,7 +472,8 @@ pub(crate) fn create_in(
     base_url: &str,
 ) -> Result<Written, FhirError> {
     if let Some(query) = if_none_exist {
-        if let Some(existing) = single_match(tx, res_type, query, base_url)? {
+        if let Some(existing) = single_match(tx, rq, res_type, query, base_url)? {
+            rq.event.touched(&existing);
             return Ok(Written {
                 version: existing,
                 created: false,
@@ -344,7 +483,7 @@ pub(crate) fn create_in(
     }
     let render =
         |_: Option<&str>, version, last_updated| with_meta(body, id, version, last_updated);
-    write_checked(tx, Change::Create, res_type, id, None, &render)
+    write_checked(tx, rq, Change::Create, res_type, id, None, &render)
 }
 
 /// The one resource a conditional query selects, `None` when there is none, 412 when there
@@ -352,12 +491,13 @@ pub(crate) fn create_in(
 /// the same type cannot both find nothing and both create.
 fn single_match(
     tx: &mut Tx,
+    rq: &mut Request,
     res_type: &str,
     query: &[(String, String)],
     base_url: &str,
 ) -> Result<Option<Version>, FhirError> {
     tx.lock(&conditional_lock(res_type))?;
-    let mut found = search::matching(tx, res_type, query, base_url, 2)?;
+    let mut found = search::matching(tx, &rq.access, res_type, query, base_url, 2)?;
     if found.len() > 1 {
         return Err(FhirError::new(
             ErrorKind::PreconditionFailed,
@@ -376,6 +516,7 @@ pub(crate) fn conditional_lock(res_type: &str) -> String {
 /// Updates (or, with a new id, creates) the resource at `res_type/id`.
 pub fn update(
     store: &Store,
+    who: &Principal,
     res_type: &str,
     id: &str,
     resource: &Value,
@@ -385,12 +526,16 @@ pub fn update(
     check_id(id)?;
     let body = body_of_type(res_type, resource)?;
     body_id_is(res_type, &body, Some(id))?;
-    store.transaction(|tx| update_in(tx, res_type, id, &body, if_match))
+    let event = Event::about("update", res_type, id);
+    audited(store, who, event, |tx, rq| {
+        update_in(tx, rq, res_type, id, &body, if_match)
+    })
 }
 
 /// [`update`] inside the caller's transaction; the body's id is already checked.
 pub(crate) fn update_in(
     tx: &mut Tx,
+    rq: &mut Request,
     res_type: &str,
     id: &str,
     body: &Map<String, Value>,
@@ -398,13 +543,16 @@ pub(crate) fn update_in(
 ) -> Result<Written, FhirError> {
     let render =
         |_: Option<&str>, version, last_updated| with_meta(body, id, version, last_updated);
-    write_checked(tx, Change::Update, res_type, id, if_match, &render)
+    write_checked(tx, rq, Change::Update, res_type, id, if_match, &render)
 }
 
-/// Every write goes through here: the conformance package stays read-only, and the rules
-/// that need other resources run on the written version inside the same transaction.
+/// Every write goes through here: the conformance package and the audit trail stay
+/// read-only; the caller must see what they change and have the right to write for every
+/// patient the old and the new version belong to; the writing organisation is noted; and the
+/// rules that need other resources run on the written version inside the same transaction.
 pub(crate) fn write_checked(
     tx: &mut Tx,
+    rq: &mut Request,
     change: Change,
     res_type: &str,
     id: &str,
@@ -412,7 +560,45 @@ pub(crate) fn write_checked(
     render: &crate::store::Render<'_, FhirError>,
 ) -> Result<Written, FhirError> {
     conformance::writable(res_type, id)?;
+    let before = tx.current(res_type, id)?.filter(|v| !v.deleted);
+    if before.is_some() {
+        require_visible(tx, &rq.access, res_type, id)?;
+    }
+    let permission = match (change, &before) {
+        (Change::Delete, _) => Permission::Delete,
+        (_, Some(_)) => Permission::Update,
+        (_, None) => Permission::Create,
+    };
+    rq.access.require(res_type, permission)?;
     let written = tx.write(change, res_type, id, if_match, render)?;
+    if written.unchanged {
+        return Ok(written);
+    }
+    let before_patients = match &before {
+        Some(v) => patients_of(&v.resource()?),
+        None => Vec::new(),
+    };
+    let after_patients = match written.version.content {
+        Some(_) => patients_of(&written.version.resource()?),
+        None => before_patients.clone(),
+    };
+    rq.access.may_write(
+        tx,
+        res_type,
+        id,
+        &before_patients,
+        &after_patients,
+        before.is_some(),
+    )?;
+    if let Some(ura) = &rq.access.who.ura {
+        tx.recorded_by(res_type, id, ura)?;
+    }
+    rq.event.touched(&written.version);
+    for p in before_patients {
+        if !rq.event.patients.contains(&p) {
+            rq.event.patients.push(p);
+        }
+    }
     checks_across(tx, &written.version)?;
     Ok(written)
 }
@@ -444,6 +630,7 @@ fn body_id_is(
 /// none, 412 when there are several. An id in the body must be the match's.
 pub fn update_conditional(
     store: &Store,
+    who: &Principal,
     res_type: &str,
     query: &[(String, String)],
     resource: &Value,
@@ -453,28 +640,33 @@ pub fn update_conditional(
     let body = body_of_type(res_type, resource)?;
     body_id_is(res_type, &body, None)?;
     let fresh = new_id();
-    store.transaction(|tx| update_conditional_in(tx, res_type, query, &body, &fresh, base_url))
+    let event = Event::new("update", Some(res_type));
+    audited(store, who, event, |tx, rq| {
+        update_conditional_in(tx, rq, res_type, query, &body, &fresh, base_url)
+    })
 }
 
 /// [`update_conditional`] inside the caller's transaction; `fresh` is the id for a create.
 fn update_conditional_in(
     tx: &mut Tx,
+    rq: &mut Request,
     res_type: &str,
     query: &[(String, String)],
     body: &Map<String, Value>,
     fresh: &str,
     base_url: &str,
 ) -> Result<Written, FhirError> {
-    let id = conditional_target(tx, res_type, query, body, fresh, base_url)?;
+    let id = conditional_target(tx, rq, res_type, query, body, fresh, base_url)?;
     let mut body = body.clone();
     body.insert("id".into(), Value::String(id.clone()));
-    update_in(tx, res_type, &id, &body, None)
+    update_in(tx, rq, res_type, &id, &body, None)
 }
 
 /// The id a conditional update writes: the one match, else the body's id (when it is not
 /// taken by a resource that does not match), else `fresh`.
 pub(crate) fn conditional_target(
     tx: &mut Tx,
+    rq: &mut Request,
     res_type: &str,
     query: &[(String, String)],
     body: &Map<String, Value>,
@@ -482,7 +674,7 @@ pub(crate) fn conditional_target(
     base_url: &str,
 ) -> Result<String, FhirError> {
     let body_id = body.get("id").and_then(Value::as_str);
-    match (single_match(tx, res_type, query, base_url)?, body_id) {
+    match (single_match(tx, rq, res_type, query, base_url)?, body_id) {
         (Some(found), Some(body_id)) if found.res_id != body_id => Err(FhirError::bad_request(
             "invalid",
             format!(
@@ -511,18 +703,23 @@ pub(crate) fn conditional_target(
 /// Deletes a resource logically: later reads answer 410 and the history keeps every version.
 pub fn delete(
     store: &Store,
+    who: &Principal,
     res_type: &str,
     id: &str,
     if_match: Option<i64>,
 ) -> Result<Written, FhirError> {
     check_type(res_type)?;
     check_id(id)?;
-    store.transaction(|tx| delete_in(tx, res_type, id, if_match))
+    let event = Event::about("delete", res_type, id);
+    audited(store, who, event, |tx, rq| {
+        delete_in(tx, rq, res_type, id, if_match)
+    })
 }
 
 /// [`delete`] inside the caller's transaction.
 pub(crate) fn delete_in(
     tx: &mut Tx,
+    rq: &mut Request,
     res_type: &str,
     id: &str,
     if_match: Option<i64>,
@@ -533,30 +730,35 @@ pub(crate) fn delete_in(
             index: Vec::new(),
         })
     };
-    write_checked(tx, Change::Delete, res_type, id, if_match, &nothing)
+    write_checked(tx, rq, Change::Delete, res_type, id, if_match, &nothing)
 }
 
 /// Conditional delete (`DELETE [type]?query`): deletes the one match; `None` when nothing
 /// matches, 412 when several do.
 pub fn delete_conditional(
     store: &Store,
+    who: &Principal,
     res_type: &str,
     query: &[(String, String)],
     base_url: &str,
 ) -> Result<Option<Written>, FhirError> {
     check_type(res_type)?;
-    store.transaction(|tx| delete_conditional_in(tx, res_type, query, base_url))
+    let event = Event::new("delete", Some(res_type));
+    audited(store, who, event, |tx, rq| {
+        delete_conditional_in(tx, rq, res_type, query, base_url)
+    })
 }
 
 /// [`delete_conditional`] inside the caller's transaction.
 pub(crate) fn delete_conditional_in(
     tx: &mut Tx,
+    rq: &mut Request,
     res_type: &str,
     query: &[(String, String)],
     base_url: &str,
 ) -> Result<Option<Written>, FhirError> {
-    match single_match(tx, res_type, query, base_url)? {
-        Some(found) => delete_in(tx, res_type, &found.res_id, None).map(Some),
+    match single_match(tx, rq, res_type, query, base_url)? {
+        Some(found) => delete_in(tx, rq, res_type, &found.res_id, None).map(Some),
         None => Ok(None),
     }
 }

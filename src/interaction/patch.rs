@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use super::{body_of_type, check_id, check_type, with_meta};
+use super::{audited, body_of_type, check_id, check_type, with_meta, Request};
+use crate::audit::Event;
+use crate::auth::Principal;
 use crate::error::{ErrorKind, FhirError};
 use crate::store::{Change, Store, Tx, Written};
 
@@ -21,6 +23,7 @@ pub(crate) fn operations(body: &[u8]) -> Result<json_patch::Patch, FhirError> {
 /// version, after checking it is still a valid resource of the same type and id.
 pub fn patch(
     store: &Store,
+    who: &Principal,
     res_type: &str,
     id: &str,
     body: &[u8],
@@ -29,12 +32,16 @@ pub fn patch(
     check_type(res_type)?;
     check_id(id)?;
     let ops = operations(body)?;
-    store.transaction(|tx| patch_in(tx, res_type, id, &ops, if_match))
+    let event = Event::about("patch", res_type, id);
+    audited(store, who, event, |tx, rq| {
+        patch_in(tx, rq, res_type, id, &ops, if_match)
+    })
 }
 
 /// [`patch`] inside the caller's transaction.
 pub(crate) fn patch_in(
     tx: &mut Tx,
+    rq: &mut Request,
     res_type: &str,
     id: &str,
     ops: &json_patch::Patch,
@@ -71,5 +78,5 @@ pub(crate) fn patch_in(
         }
         with_meta(&body, id, version, last_updated)
     };
-    super::write_checked(tx, Change::Edit, res_type, id, if_match, &render)
+    super::write_checked(tx, rq, Change::Edit, res_type, id, if_match, &render)
 }

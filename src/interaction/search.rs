@@ -5,7 +5,10 @@ use fhir_format::Severity;
 use serde_json::{json, Value};
 
 use super::history::{encode_query_value, page_size};
-use super::{check_type, format_instant};
+use super::{audited, check_type, format_instant, Request};
+use crate::audit::Event;
+use crate::auth::scope::Permission;
+use crate::auth::{Access, Principal};
 use crate::error::{issue, operation_outcome, FhirError};
 use crate::search::{self, ParamType};
 use crate::store::{
@@ -66,6 +69,7 @@ const MAX_ITERATE: usize = 4;
 /// that is already a match. The `:iterate` forms are applied again to what each round added.
 fn included(
     tx: &mut Tx,
+    access: &Access,
     res_type: &str,
     params: &[(String, String)],
     found: &[Version],
@@ -132,7 +136,7 @@ fn included(
                 }
             }
             for (t, ids) in wanted {
-                for v in tx.current_many(&t, &ids)? {
+                for v in visible_many(tx, access, &t, &ids)? {
                     if seen.insert((v.res_type.clone(), v.res_id.clone())) {
                         added.push(v);
                     }
@@ -143,6 +147,71 @@ fn included(
         frontier = added;
     }
     Ok(out)
+}
+
+/// The current resources of `res_type` among `ids` that the caller may see.
+fn visible_many(
+    tx: &mut Tx,
+    access: &Access,
+    res_type: &str,
+    ids: &[String],
+) -> Result<Vec<Version>, FhirError> {
+    if access.require(res_type, Permission::Read).is_err() {
+        return Ok(Vec::new());
+    }
+    match access.visible(res_type) {
+        None => Ok(tx.current_many(res_type, ids)?),
+        Some(condition) => Ok(tx.search(&SearchQuery {
+            res_type: res_type.into(),
+            conditions: vec![Condition::Id(ids.to_vec()), condition],
+            sort: Vec::new(),
+            after: None,
+            limit: ids.len() as i64,
+        })?),
+    }
+}
+
+/// Limits a condition to what the caller may see: its own type's resources, and the
+/// resources its chains and `_has` parameters look into, so that no hidden resource shows
+/// through the ones it selects.
+fn guarded(c: Condition, access: &Access) -> Condition {
+    let within = |c: Condition, res_type: &str| {
+        if access.require(res_type, Permission::Search).is_err() {
+            return Condition::Nothing;
+        }
+        match access.visible(res_type) {
+            Some(v) => Condition::All(vec![guarded(c, access), v]),
+            None => guarded(c, access),
+        }
+    };
+    match c {
+        Condition::Chain { param, targets } => Condition::Chain {
+            param,
+            targets: targets
+                .into_iter()
+                .map(|(t, inner)| {
+                    let inner = within(inner, &t);
+                    (t, inner)
+                })
+                .collect(),
+        },
+        Condition::Has {
+            source_type,
+            param,
+            inner,
+        } => Condition::Has {
+            inner: Box::new(within(*inner, &source_type)),
+            source_type,
+            param,
+        },
+        Condition::Any(list) => {
+            Condition::Any(list.into_iter().map(|c| guarded(c, access)).collect())
+        }
+        Condition::All(list) => {
+            Condition::All(list.into_iter().map(|c| guarded(c, access)).collect())
+        }
+        other => other,
+    }
 }
 
 /// Splits a parameter value on unescaped commas (`\,` is a literal comma).
@@ -555,6 +624,7 @@ fn condition(
 /// when `strict`.
 fn conditions(
     tx: &mut Tx,
+    access: &Access,
     res_type: &str,
     params: &[(String, String)],
     base_url: &str,
@@ -574,7 +644,7 @@ fn conditions(
             .at(name.clone()));
         }
         match condition(tx, res_type, name, value, base_url)? {
-            Some(c) => conditions.push(c),
+            Some(c) => conditions.push(guarded(c, access)),
             None if strict => {
                 return Err(FhirError::bad_request(
                     "not-supported",
@@ -585,6 +655,9 @@ fn conditions(
             None => ignored.push(name.clone()),
         }
     }
+    if let Some(v) = access.visible(res_type) {
+        conditions.push(v);
+    }
     Ok((conditions, ignored))
 }
 
@@ -592,13 +665,15 @@ fn conditions(
 /// parameter must be understood: ignoring one would select more than the client meant.
 pub(crate) fn matching(
     tx: &mut Tx,
+    access: &Access,
     res_type: &str,
     params: &[(String, String)],
     base_url: &str,
     limit: i64,
 ) -> Result<Vec<Version>, FhirError> {
-    let (conditions, _) = conditions(tx, res_type, params, base_url, true)?;
-    if conditions.is_empty() {
+    access.require(res_type, Permission::Search)?;
+    let (conditions, _) = conditions(tx, access, res_type, params, base_url, true)?;
+    if !params.iter().any(|(k, _)| !CONTROL.contains(&k.as_str())) {
         return Err(FhirError::bad_request(
             "required",
             format!("a conditional interaction needs search parameters that select {res_type} resources"),
@@ -617,24 +692,37 @@ pub(crate) fn matching(
 /// otherwise ignored, or refused when `strict` (`Prefer: handling=strict`).
 pub fn search(
     store: &Store,
+    who: &Principal,
     res_type: &str,
     params: &[(String, String)],
     base_url: &str,
     strict: bool,
 ) -> Result<Value, FhirError> {
     check_type(res_type)?;
-    store.read(|tx| search_in(tx, res_type, params, base_url, strict))
+    let mut event = Event::new("search-type", Some(res_type));
+    event.query = Some(
+        params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
+            .collect::<Vec<_>>()
+            .join("&"),
+    );
+    audited(store, who, event, |tx, rq| {
+        search_in(tx, rq, res_type, params, base_url, strict)
+    })
 }
 
 /// [`search`] on a connection the caller holds (inside a transaction Bundle).
 pub(crate) fn search_in(
     tx: &mut Tx,
+    rq: &mut Request,
     res_type: &str,
     params: &[(String, String)],
     base_url: &str,
     strict: bool,
 ) -> Result<Value, FhirError> {
-    let (conditions, mut ignored) = conditions(tx, res_type, params, base_url, strict)?;
+    rq.access.require(res_type, Permission::Search)?;
+    let (conditions, mut ignored) = conditions(tx, &rq.access, res_type, params, base_url, strict)?;
     let get = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     let count = page_size(get("_count"))?;
     let sort = match get("_sort") {
@@ -703,7 +791,10 @@ pub(crate) fn search_in(
             links.push(json!({ "relation": "next", "url": link(Some(&cursor)) }));
         }
     }
-    let extra = included(tx, res_type, params, &found)?;
+    let extra = included(tx, &rq.access, res_type, params, &found)?;
+    for v in found.iter().chain(&extra) {
+        rq.event.touched(v);
+    }
     let mut entries = Vec::with_capacity(found.len() + extra.len() + 1);
     let modes = found
         .iter()

@@ -154,6 +154,8 @@ pub struct HistoryQuery {
     /// Only versions older than this position (the paging cursor).
     pub before_seq: Option<i64>,
     pub limit: i64,
+    /// Only versions of resources this organisation (URA) wrote a version of.
+    pub recorded_by: Option<String>,
 }
 
 /// How many times a write is retried when a concurrent writer took the same version number.
@@ -265,7 +267,7 @@ impl Store {
     /// A page of history entries, newest first.
     pub fn history(&self, q: &HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
         let mut conn = self.conn()?;
-        let mut query = history_filter(&q.scope, q.since);
+        let mut query = history_filter(&q.scope, q.since, q.recorded_by.as_deref());
         if let Some(before) = q.before_seq {
             query = query.filter(resource_versions::seq.lt(before));
         }
@@ -280,21 +282,32 @@ impl Store {
         &self,
         scope: &HistoryScope,
         since: Option<i64>,
+        recorded_by: Option<&str>,
     ) -> Result<i64, StoreError> {
         let mut conn = self.conn()?;
-        let query = history_filter(scope, since);
+        let query = history_filter(scope, since, recorded_by);
         Ok(query.count().get_result(&mut *conn)?)
     }
 }
 
-/// The versions a history scope covers, written at or after `since`.
+/// The versions a history scope covers, written at or after `since`, of resources
+/// `recorded_by` wrote a version of. The system history leaves out the audit trail.
 fn history_filter<'a>(
     scope: &'a HistoryScope,
     since: Option<i64>,
+    recorded_by: Option<&'a str>,
 ) -> resource_versions::BoxedQuery<'a, connection::MultiBackend> {
     let mut query = resource_versions::table.into_boxed();
+    if let Some(org) = recorded_by {
+        query = query.filter(diesel::dsl::exists(
+            schema::recorded_by::table
+                .filter(schema::recorded_by::res_type.eq(resource_versions::res_type))
+                .filter(schema::recorded_by::res_id.eq(resource_versions::res_id))
+                .filter(schema::recorded_by::organization.eq(org)),
+        ));
+    }
     match scope {
-        HistoryScope::System => {}
+        HistoryScope::System => query = query.filter(resource_versions::res_type.ne("AuditEvent")),
         HistoryScope::Type(t) => query = query.filter(resource_versions::res_type.eq(t)),
         HistoryScope::Instance(t, id) => {
             query = query
@@ -389,6 +402,49 @@ impl Tx<'_> {
                 .execute(self.conn)?;
         }
         Ok(())
+    }
+
+    /// Notes that `organization` wrote a version of the resource (kept once per organisation).
+    pub fn recorded_by(
+        &mut self,
+        res_type: &str,
+        res_id: &str,
+        organization: &str,
+    ) -> Result<(), StoreError> {
+        let sql = match self.backend {
+            Backend::Postgres => "INSERT INTO recorded_by (res_type, res_id, organization) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            Backend::Sqlite => "INSERT OR IGNORE INTO recorded_by (res_type, res_id, organization) VALUES (?, ?, ?)",
+        };
+        diesel::sql_query(sql)
+            .bind::<diesel::sql_types::Text, _>(res_type)
+            .bind::<diesel::sql_types::Text, _>(res_id)
+            .bind::<diesel::sql_types::Text, _>(organization)
+            .execute(self.conn)?;
+        Ok(())
+    }
+
+    /// Whether `organization` wrote a version of the resource.
+    pub fn is_recorded_by(
+        &mut self,
+        res_type: &str,
+        res_id: &str,
+        organization: &str,
+    ) -> Result<bool, StoreError> {
+        #[derive(diesel::QueryableByName)]
+        struct Found {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let sql = match self.backend {
+            Backend::Postgres => "SELECT COUNT(*) AS n FROM recorded_by WHERE res_type = $1 AND res_id = $2 AND organization = $3",
+            Backend::Sqlite => "SELECT COUNT(*) AS n FROM recorded_by WHERE res_type = ? AND res_id = ? AND organization = ?",
+        };
+        let found: Found = diesel::sql_query(sql)
+            .bind::<diesel::sql_types::Text, _>(res_type)
+            .bind::<diesel::sql_types::Text, _>(res_id)
+            .bind::<diesel::sql_types::Text, _>(organization)
+            .get_result(self.conn)?;
+        Ok(found.n > 0)
     }
 
     /// The current version (possibly a deletion), or `None` when the resource never existed.

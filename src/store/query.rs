@@ -113,6 +113,19 @@ pub enum Condition {
         table: Table,
         missing: bool,
     },
+    /// At least one of these holds.
+    Any(Vec<Condition>),
+    /// All of these hold.
+    All(Vec<Condition>),
+    /// The organisation (URA) wrote a version of the resource.
+    RecordedBy(String),
+    /// The resource belongs to a patient's record: it is that Patient, or one of `params`
+    /// refers to that Patient. `patients`: only these (`None`: any); `except`: not these.
+    Compartment {
+        params: Vec<String>,
+        patients: Option<Vec<String>>,
+        except: Vec<String>,
+    },
 }
 
 impl Condition {
@@ -319,6 +332,12 @@ enum Join {
 
 /// Opens the index-table subquery of one condition; the caller adds the filter and `)`.
 fn ids_in(sql: &mut Sql, table: &str, res_type: &str, param: &str, negate: bool, join: Join) {
+    rows_of(sql, table, res_type, negate, join);
+    sql.push(" AND param = ").text(param).push(" AND ");
+}
+
+/// Opens a subquery over the rows of `table` that belong to the resource (see [`Join`]).
+fn rows_of(sql: &mut Sql, table: &str, res_type: &str, negate: bool, join: Join) {
     match join {
         Join::Drive => {
             sql.push(if negate {
@@ -338,7 +357,7 @@ fn ids_in(sql: &mut Sql, table: &str, res_type: &str, param: &str, negate: bool,
             })
             .push(table)
             .push(" x");
-            if !sql.postgres {
+            if !sql.postgres && table.starts_with("search_") {
                 // Without statistics SQLite prefers the index on the searched value (more
                 // equal columns), which reads every row with that value for each resource.
                 sql.push(" INDEXED BY ").push(table).push("_resource");
@@ -346,7 +365,6 @@ fn ids_in(sql: &mut Sql, table: &str, res_type: &str, param: &str, negate: bool,
             sql.push(" WHERE x.res_type = r.res_type AND x.res_id = r.res_id");
         }
     }
-    sql.push(" AND param = ").text(param).push(" AND ");
 }
 
 /// How well a condition narrows a search, lowest first: the best one drives it.
@@ -403,6 +421,66 @@ fn token_match(sql: &mut Sql, m: &TokenMatch) {
 
 fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
     match c {
+        Condition::Any(conditions) => {
+            sql.push(" AND (1 = 0");
+            for c in conditions {
+                sql.push(" OR (1 = 1");
+                condition(sql, res_type, c, join);
+                sql.push(")");
+            }
+            sql.push(")");
+        }
+        Condition::All(conditions) => {
+            for c in conditions {
+                condition(sql, res_type, c, join);
+            }
+        }
+        Condition::RecordedBy(organization) => {
+            rows_of(sql, "recorded_by", res_type, false, join);
+            sql.push(" AND organization = ")
+                .text(organization)
+                .push(")");
+        }
+        Condition::Compartment {
+            params,
+            patients,
+            except,
+        } => {
+            let in_list = |sql: &mut Sql, column: &str, ids: &[String], negate: bool| {
+                sql.push(" AND ")
+                    .push(column)
+                    .push(if negate { " NOT IN (" } else { " IN (" });
+                if ids.is_empty() {
+                    sql.push("NULL");
+                }
+                for (n, id) in ids.iter().enumerate() {
+                    if n > 0 {
+                        sql.push(", ");
+                    }
+                    sql.text(id);
+                }
+                sql.push(")");
+            };
+            if res_type == "Patient" {
+                if let Some(p) = patients {
+                    in_list(sql, "res_id", p, false);
+                }
+                if !except.is_empty() {
+                    in_list(sql, "res_id", except, true);
+                }
+                return;
+            }
+            rows_of(sql, "search_reference", res_type, false, join);
+            in_list(sql, "param", params, false);
+            sql.push(" AND target_type = 'Patient'");
+            if let Some(p) = patients {
+                in_list(sql, "target_id", p, false);
+            }
+            if !except.is_empty() {
+                in_list(sql, "target_id", except, true);
+            }
+            sql.push(")");
+        }
         Condition::Nothing => {
             sql.push(" AND 1 = 0");
         }

@@ -92,3 +92,13 @@ diesel::table! {
         value -> Text,
     }
 }
+
+diesel::table! {
+    recorded_by (res_type, res_id, organization) {
+        res_type -> Text,
+        res_id -> Text,
+        organization -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(resource_versions, recorded_by);

@@ -9,6 +9,8 @@ use actix_web::http::{Method, StatusCode};
 use awc::http::header::HeaderMap;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
+use pzp_fhir::auth::policy::ConsentMode;
+use pzp_fhir::auth::token::{mint_claims, Claims};
 use pzp_fhir::{Application, Config};
 use serde_json::Value;
 
@@ -25,18 +27,26 @@ pub struct TestApp {
     /// package.
     pub package_versions: u64,
     client: awc::Client,
-    _dir: tempfile::TempDir,
+    /// The token sent when a request names none: a trusted integration (`system`) of the
+    /// organisation with URA [`OWN_URA`].
+    pub token: String,
+    dir: tempfile::TempDir,
 }
+
+/// The organisation the default token acts for.
+pub const OWN_URA: &str = "00000000";
 
 /// Settings a test may change before the server starts.
 pub struct Options {
     pub max_body_bytes: usize,
+    pub consent_mode: ConsentMode,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             max_body_bytes: 4 * 1024 * 1024,
+            consent_mode: ConsentMode::Explicit,
         }
     }
 }
@@ -73,6 +83,11 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         pool_size: 4,
         base_url: None,
         workers: Some(1),
+        jwks_file: None,
+        jwks_url: None,
+        token_issuer: None,
+        token_audience: None,
+        consent_mode: options.consent_mode,
     };
     let app = Application::build(&config).expect("the app starts");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -80,12 +95,25 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
     let client = awc::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .finish();
+    let token = mint_claims(
+        dir.path(),
+        &Claims {
+            sub: Some("test-integration".into()),
+            pzp_role: Some("system".into()),
+            ura: Some(OWN_URA.into()),
+            org_name: Some("Testorganisatie".into()),
+            scope: Some("system/*.cruds".into()),
+            ..Claims::default()
+        },
+    )
+    .expect("a development token");
     let mut app = TestApp {
         base,
         db,
         package_versions: 0,
         client,
-        _dir: dir,
+        token,
+        dir,
     };
     app.package_versions = app.system_history_total().await;
     Some(app)
@@ -177,11 +205,18 @@ impl TestApp {
         }
     }
 
+    /// A token with these claims, signed with this server's development key (issuer,
+    /// audience and expiry get defaults where unset).
+    pub fn token_for(&self, claims: Claims) -> String {
+        mint_claims(self.dir.path(), &claims).expect("a development token")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
 
-    /// Sends any request; `headers` are (name, value) pairs.
+    /// Sends any request; `headers` are (name, value) pairs. Without an `Authorization`
+    /// header it sends the default token; an empty `Authorization` value sends none.
     pub async fn send(
         &self,
         method: Method,
@@ -190,8 +225,18 @@ impl TestApp {
         body: Option<Vec<u8>>,
     ) -> Resp {
         let mut req = self.client.request(method, self.url(path));
+        let authorization = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        match authorization {
+            None => req = req.insert_header(("Authorization", format!("Bearer {}", self.token))),
+            Some((_, "")) => {}
+            Some((k, v)) => req = req.insert_header((*k, *v)),
+        }
         for (k, v) in headers {
-            req = req.insert_header((*k, *v));
+            if !k.eq_ignore_ascii_case("authorization") {
+                req = req.insert_header((*k, *v));
+            }
         }
         let mut res = match body {
             Some(b) => req.send_body(b).await,
@@ -272,8 +317,22 @@ pub fn conformance_files(folders: &[&str]) -> Option<Vec<PathBuf>> {
             }
         }
     }
-    files.sort();
+    sort_for_loading(&mut files);
     Some(files)
+}
+
+/// Orders example files for loading: by name, with CareTeams last. Once a patient has a care
+/// team only its members may add to the record, and the examples' teams do not name the test
+/// organisation; it may still amend what it recorded itself.
+pub fn sort_for_loading(files: &mut [PathBuf]) {
+    files.sort_by_key(|f| {
+        let name = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        (name.starts_with("CareTeam-"), name)
+    });
 }
 
 /// A resource without the server-assigned `meta.versionId`/`meta.lastUpdated` (and without

@@ -1,0 +1,208 @@
+//! The NEN 7513 audit trail: one `AuditEvent` per request that touches a record, refused ones
+//! included, saying who (person, organisation, role), for whom (every patient whose data was
+//! touched or returned), what (interaction, resource type and ids), when, from where, with
+//! what outcome, and whether it was emergency access with its reason.
+//!
+//! AuditEvents are written here only, inside the request's own database transaction for
+//! writes, and before the answer is sent for reads; no interaction may change or delete them.
+
+use serde_json::{json, Map, Value};
+
+use crate::auth::{Principal, Role, BSN, URA, UZI};
+use crate::error::FhirError;
+use crate::store::{Change, Rendered, Tx, Version};
+
+/// What a request did, collected while it runs.
+#[derive(Clone, Debug, Default)]
+pub struct Event {
+    /// The FHIR restful interaction (`read`, `search-type`, `create`, `transaction`, ...).
+    pub interaction: &'static str,
+    pub res_type: Option<String>,
+    /// The query of a search, as sent.
+    pub query: Option<String>,
+    /// `Type/id/_history/n` of every resource read or written.
+    pub resources: Vec<String>,
+    /// Every patient whose record was touched.
+    pub patients: Vec<String>,
+}
+
+impl Event {
+    pub fn new(interaction: &'static str, res_type: Option<&str>) -> Event {
+        Event {
+            interaction,
+            res_type: res_type.map(str::to_string),
+            ..Event::default()
+        }
+    }
+
+    /// An event about one resource, named before it is known whether the caller may see it.
+    pub fn about(interaction: &'static str, res_type: &str, id: &str) -> Event {
+        Event {
+            resources: vec![format!("{res_type}/{id}")],
+            ..Event::new(interaction, Some(res_type))
+        }
+    }
+
+    /// Notes a version read or written and the patients it belongs to.
+    pub fn touched(&mut self, v: &Version) {
+        let what = format!("{}/{}/_history/{}", v.res_type, v.res_id, v.version);
+        let plain = format!("{}/{}", v.res_type, v.res_id);
+        self.resources.retain(|r| *r != plain);
+        if !self.resources.contains(&what) {
+            self.resources.push(what);
+        }
+        if let Ok(resource) = v.resource() {
+            self.patients_of(&resource);
+        }
+    }
+
+    /// Notes the patients a resource belongs to.
+    pub fn patients_of(&mut self, resource: &Value) {
+        for p in crate::auth::policy::patients_of(resource) {
+            if !self.patients.contains(&p) {
+                self.patients.push(p);
+            }
+        }
+    }
+
+    fn action(&self) -> &'static str {
+        match self.interaction {
+            "create" => "C",
+            "read" | "vread" | "history-instance" | "history-type" | "history-system" => "R",
+            "update" | "patch" => "U",
+            "delete" => "D",
+            _ => "E",
+        }
+    }
+}
+
+/// Writes the AuditEvent of `event` for `who`; `failure` is the error the request was
+/// answered with, if it failed.
+pub fn record(
+    tx: &mut Tx,
+    who: &Principal,
+    event: &Event,
+    failure: Option<&FhirError>,
+) -> Result<(), FhirError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = audit_event(who, event, failure);
+    let render = |_: Option<&str>, version: i64, last_updated: i64| {
+        let mut resource = body.clone();
+        resource["id"] = json!(id);
+        resource["meta"] = json!({
+            "versionId": version.to_string(),
+            "lastUpdated": crate::interaction::format_instant(last_updated),
+        });
+        Ok::<_, FhirError>(Rendered {
+            index: crate::search::extract(&resource),
+            content: resource.to_string(),
+        })
+    };
+    tx.write(Change::Create, "AuditEvent", &id, None, &render)?;
+    if let Some(ura) = &who.ura {
+        tx.recorded_by("AuditEvent", &id, ura)?;
+    }
+    Ok(())
+}
+
+fn audit_event(who: &Principal, event: &Event, failure: Option<&FhirError>) -> Value {
+    let identifier = |system: &str, value: &str| json!({"system": system, "value": value});
+    let person = match (who.role, &who.uzi, &who.bsn, &who.ura) {
+        (Role::Patient, _, Some(bsn), _) => Some(identifier(BSN, bsn)),
+        (_, Some(uzi), _, _) => Some(identifier(UZI, uzi)),
+        (Role::System, _, _, Some(ura)) => Some(identifier(URA, ura)),
+        _ => None,
+    };
+    let mut requestor = json!({
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+                             "code": "humanuser", "display": "human user"}]},
+        "role": [{"text": who.role.code()}],
+        "requestor": true,
+    });
+    if who.role == Role::System {
+        requestor["type"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+                                               "code": "datacollector", "display": "data collector"}]});
+    }
+    let mut who_ref = Map::new();
+    if let Some(i) = person {
+        who_ref.insert("identifier".into(), i);
+    }
+    if let Some(n) = &who.name {
+        who_ref.insert("display".into(), json!(n));
+    }
+    requestor["who"] = Value::Object(who_ref);
+    if let Some(address) = &who.address {
+        requestor["network"] = json!({"address": address, "type": "2"});
+    }
+    let mut agents = vec![requestor];
+    if let (Some(ura), true) = (&who.ura, who.role != Role::System) {
+        let mut org = json!({
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleClass",
+                                 "code": "PROV", "display": "healthcare provider"}]},
+            "who": {"identifier": identifier(URA, ura)},
+            "requestor": false,
+        });
+        if let Some(n) = &who.organization_name {
+            org["who"]["display"] = json!(n);
+        }
+        agents.push(org);
+    }
+    let mut entities: Vec<Value> = event
+        .patients
+        .iter()
+        .map(|p| {
+            json!({
+                "what": {"reference": format!("Patient/{p}")},
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"},
+                "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"},
+            })
+        })
+        .collect();
+    entities.extend(event.resources.iter().map(|r| {
+        json!({
+            "what": {"reference": r},
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"},
+        })
+    }));
+    if let Some(q) = &event.query {
+        use base64::Engine;
+        entities.push(json!({
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "24", "display": "Query"},
+            "description": format!("{}?{q}", event.res_type.as_deref().unwrap_or_default()),
+            "query": base64::engine::general_purpose::STANDARD.encode(q),
+        }));
+    }
+    let (outcome, description) = match failure {
+        None => ("0", None),
+        Some(e) if e.kind.status() >= 500 => ("8", Some(e.to_string())),
+        Some(e) => ("4", Some(e.to_string())),
+    };
+    let mut event_json = json!({
+        "resourceType": "AuditEvent",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": event.interaction}],
+        "action": event.action(),
+        "recorded": crate::interaction::format_instant(chrono::Utc::now().timestamp_micros()),
+        "outcome": outcome,
+        "agent": agents,
+        "source": {
+            "site": "pzp-fhir",
+            "observer": {"display": "pzp-fhir"},
+            "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}],
+        },
+    });
+    if let Some(d) = description {
+        event_json["outcomeDesc"] = json!(d);
+    }
+    if let Some(reason) = &who.emergency {
+        event_json["purposeOfEvent"] = json!([{
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT", "display": "Emergency Treatment"}],
+            "text": reason,
+        }]);
+    }
+    if !entities.is_empty() {
+        event_json["entity"] = Value::Array(entities);
+    }
+    event_json
+}

@@ -1,0 +1,808 @@
+//! The access policy: which patients' records a caller may see and change, and which parts.
+//!
+//! The whole policy is the table [`POLICY`]; everything else computes its inputs (who has a
+//! care relationship with whom, who consented or objected) and turns it into search
+//! conditions, so that one rule serves every path that returns data (read, search, includes,
+//! chains, history, transactions). A resource the caller may not see is answered as if it
+//! did not exist (404); what the caller's role or scopes never allow is 403.
+
+use serde_json::Value;
+
+use super::scope::Permission;
+use super::{Principal, Role, BSN, URA, UZI};
+use crate::error::{ErrorKind, FhirError};
+use crate::store::{Condition, RefMatch, SearchQuery, Tx};
+
+/// How sharing between organisations is decided (`PZP_CONSENT_MODE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ConsentMode {
+    /// Wabvpz: other organisations read only when the patient's sharing consent is recorded.
+    #[default]
+    Explicit,
+    /// The care relationship suffices.
+    Implied,
+}
+
+impl ConsentMode {
+    pub fn parse(text: &str) -> Option<ConsentMode> {
+        match text {
+            "explicit" => Some(ConsentMode::Explicit),
+            "implied" => Some(ConsentMode::Implied),
+            _ => None,
+        }
+    }
+}
+
+/// On what ground a rule opens a patient's record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// The caller (UZI) or their organisation (URA) is an active participant of the patient's
+    /// CareTeam (directly or through a PractitionerRole), or manages their EpisodeOfCare; for
+    /// reading by another organisation than the recording one, also consent (see
+    /// [`ConsentMode`]). An objection always closes it.
+    CareRelationship,
+    /// Purpose of use `ETREAT` with a reason, without a care relationship; never when the
+    /// patient objected.
+    Emergency,
+    /// The patient's own record (BSN in the token).
+    OwnRecord,
+}
+
+/// Which parts of an open record a rule shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// Everything but the audit trail.
+    Full,
+    /// Wishes, contact persons and the care team (centrale zorgverlener); no medical details.
+    Wishes,
+    /// What an acute-care crew needs: the plan (directives, wishes, goals, ICD), contacts, the
+    /// markering, the care team and the last MDO conclusion.
+    Emergency,
+    /// Everything including the audit trail of the record.
+    Own,
+}
+
+pub struct Rule {
+    pub roles: &'static [Role],
+    pub basis: Basis,
+    pub view: View,
+    pub may: &'static [Permission],
+}
+
+use Permission::{Create as C, Delete as D, Read as R, Search as S, Update as U};
+
+const CARE: &[Role] = &[
+    Role::Huisarts,
+    Role::MedischSpecialist,
+    Role::Verpleegkundige,
+    Role::Wijkverpleegkundige,
+    Role::PzVerpleegkundige,
+    Role::Apotheker,
+    Role::Hospice,
+    Role::Ambulance,
+    Role::Huisartsenpost,
+    Role::Seh,
+];
+
+/// The policy. Beyond it: every organisation reads what it recorded itself; directory
+/// resources (practitioners, organisations, questionnaires, conformance) are readable by
+/// everyone and changed only by the organisation that recorded them; only a `system` creates
+/// Patients; AuditEvents are written by the server alone, read by the patient they concern and
+/// by the `system` of the organisation whose users they record.
+pub const POLICY: &[Rule] = &[
+    Rule {
+        roles: CARE,
+        basis: Basis::CareRelationship,
+        view: View::Full,
+        may: &[C, R, U, D, S],
+    },
+    Rule {
+        roles: &[Role::System],
+        basis: Basis::CareRelationship,
+        view: View::Full,
+        may: &[C, R, U, D, S],
+    },
+    Rule {
+        roles: &[Role::SociaalWerker, Role::Vrijwilliger],
+        basis: Basis::CareRelationship,
+        view: View::Wishes,
+        may: &[R, S],
+    },
+    Rule {
+        roles: &[Role::Ambulance, Role::Huisartsenpost, Role::Seh],
+        basis: Basis::Emergency,
+        view: View::Emergency,
+        may: &[R, S],
+    },
+    Rule {
+        roles: &[Role::Patient],
+        basis: Basis::OwnRecord,
+        view: View::Own,
+        may: &[R, S],
+    },
+];
+
+const SNOMED: &str = "http://snomed.info/sct";
+/// The Observations of the wishes view: specific care wishes, preferred place of death,
+/// sense of purpose.
+const WISH_CODES: &[&str] = &["153851000146100", "395091006", "247751003"];
+
+/// Where a resource type names the patient whose record it belongs to: (type, search
+/// parameter, element).
+const COMPARTMENT: &[(&str, &str, &str)] = &[
+    ("AuditEvent", "patient", "entity.what"),
+    ("CarePlan", "subject", "subject"),
+    ("CareTeam", "subject", "subject"),
+    ("Communication", "subject", "subject"),
+    ("CommunicationRequest", "subject", "subject"),
+    ("Composition", "subject", "subject"),
+    ("Condition", "subject", "subject"),
+    ("Consent", "patient", "patient"),
+    ("Device", "patient", "patient"),
+    ("DeviceUseStatement", "subject", "subject"),
+    ("DocumentReference", "subject", "subject"),
+    ("Encounter", "subject", "subject"),
+    ("EpisodeOfCare", "patient", "patient"),
+    ("Flag", "subject", "subject"),
+    ("Goal", "subject", "subject"),
+    ("Observation", "subject", "subject"),
+    ("Procedure", "subject", "subject"),
+    ("Provenance", "patient", "target"),
+    ("QuestionnaireResponse", "subject", "subject"),
+    ("RelatedPerson", "patient", "patient"),
+    ("Task", "subject", "for"),
+];
+
+/// Resources about no patient: readable by every caller.
+const DIRECTORY: &[&str] = &[
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "Location",
+    "HealthcareService",
+    "Endpoint",
+    "Questionnaire",
+    "StructureDefinition",
+    "ValueSet",
+    "CodeSystem",
+    "SearchParameter",
+    "CapabilityStatement",
+    "OperationDefinition",
+    "NamingSystem",
+    "ConceptMap",
+    "CompartmentDefinition",
+    "ImplementationGuide",
+];
+
+fn view_shows(view: View, res_type: &str) -> bool {
+    match view {
+        View::Own => true,
+        View::Full => res_type != "AuditEvent",
+        View::Wishes => matches!(
+            res_type,
+            "Patient" | "RelatedPerson" | "CareTeam" | "Observation"
+        ),
+        View::Emergency => matches!(
+            res_type,
+            "Patient"
+                | "Consent"
+                | "RelatedPerson"
+                | "CareTeam"
+                | "EpisodeOfCare"
+                | "Observation"
+                | "Goal"
+                | "Device"
+                | "DeviceUseStatement"
+                | "DocumentReference"
+                | "CarePlan"
+        ),
+    }
+}
+
+/// Whether a resource type holds no patient data.
+pub fn is_directory(res_type: &str) -> bool {
+    DIRECTORY.contains(&res_type)
+}
+
+/// The search parameters that name a resource's patient.
+fn compartment_params(res_type: &str) -> Vec<String> {
+    COMPARTMENT
+        .iter()
+        .filter(|(t, _, _)| *t == res_type)
+        .map(|(_, p, _)| p.to_string())
+        .collect()
+}
+
+/// The ids of the patients a resource belongs to.
+pub fn patients_of(resource: &Value) -> Vec<String> {
+    let res_type = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if res_type == "Patient" {
+        return resource
+            .get("id")
+            .and_then(Value::as_str)
+            .map(|id| vec![id.to_string()])
+            .unwrap_or_default();
+    }
+    let mut out = Vec::new();
+    for (_, _, path) in COMPARTMENT.iter().filter(|(t, _, _)| *t == res_type) {
+        let mut values = vec![resource];
+        for step in path.split('.') {
+            values = values
+                .into_iter()
+                .filter_map(|v| v.get(step))
+                .flat_map(|v| match v {
+                    Value::Array(a) => a.iter().collect(),
+                    other => vec![other],
+                })
+                .collect();
+        }
+        for v in values {
+            if let Some(id) = patient_id(v.get("reference").and_then(Value::as_str)) {
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The id in a `Patient/x` reference (relative, absolute or versioned).
+fn patient_id(reference: Option<&str>) -> Option<String> {
+    let r = reference?;
+    let r = r.split("/_history/").next().unwrap_or(r);
+    let (before, id) = r.rsplit_once('/')?;
+    (before == "Patient" || before.ends_with("/Patient")).then(|| id.to_string())
+}
+
+/// One caller's access, worked out once per request from the records that establish it.
+pub struct Access<'p> {
+    pub who: &'p Principal,
+    /// Patients the caller has a care relationship with.
+    related: Vec<String>,
+    /// Of those, the patients whose whole record is open to the caller's organisation.
+    shared: Vec<String>,
+    /// Patients who recorded an objection to sharing (loaded for emergency access only).
+    objecting: Vec<String>,
+    /// A patient's own Patient resources.
+    own: Vec<String>,
+}
+
+impl<'p> Access<'p> {
+    /// Works out the caller's access. Emergency access without a reason, or by a role that is
+    /// not in the acute chain, is refused here.
+    pub fn load(tx: &mut Tx, who: &'p Principal, mode: ConsentMode) -> Result<Self, FhirError> {
+        if let Some(reason) = &who.emergency {
+            if !who.role.is_acute() {
+                return Err(forbidden(format!(
+                    "emergency access (purpose of use ETREAT) is for ambulance, huisartsenpost and seh, not {}",
+                    who.role.code()
+                )));
+            }
+            if reason.trim().is_empty() {
+                return Err(forbidden(
+                    "emergency access (purpose of use ETREAT) needs a reason in the token's 'reason' claim".into(),
+                ));
+            }
+        }
+        let mut access = Access {
+            who,
+            related: Vec::new(),
+            shared: Vec::new(),
+            objecting: Vec::new(),
+            own: Vec::new(),
+        };
+        if who.role == Role::Patient {
+            let bsn = who.bsn.as_deref().unwrap_or_default();
+            let found = search(
+                tx,
+                "Patient",
+                vec![Condition::token("identifier", Some(BSN), bsn)],
+            )?;
+            access.own = found.iter().filter_map(id_of).collect();
+            return Ok(access);
+        }
+        access.related = related_patients(tx, who)?;
+        let consents = privacy_consents(tx, Some(&access.related))?;
+        access.shared = access
+            .related
+            .iter()
+            .filter(|p| match consents.get(p.as_str()) {
+                Some(Sharing::Objection) => false,
+                Some(Sharing::Consent) => true,
+                None => mode == ConsentMode::Implied,
+            })
+            .cloned()
+            .collect();
+        if who.emergency.is_some() {
+            access.objecting = privacy_consents(tx, None)?
+                .into_iter()
+                .filter(|(_, s)| *s == Sharing::Objection)
+                .map(|(p, _)| p)
+                .collect();
+        }
+        Ok(access)
+    }
+
+    /// The rules of the caller's role.
+    fn rules(&self) -> impl Iterator<Item = &'static Rule> + '_ {
+        POLICY
+            .iter()
+            .filter(|r| r.roles.contains(&self.who.role))
+            .filter(|r| r.basis != Basis::Emergency || self.who.emergency.is_some())
+    }
+
+    /// 403 unless the caller's role and scopes allow `permission` on `res_type` at all.
+    pub fn require(&self, res_type: &str, permission: Permission) -> Result<(), FhirError> {
+        if !self.who.scopes.allow(res_type, permission) {
+            return Err(forbidden(format!(
+                "the token's scopes do not allow {} on {res_type}",
+                permission.describe()
+            )));
+        }
+        let reads = matches!(permission, Permission::Read | Permission::Search);
+        let allowed = if res_type == "AuditEvent" {
+            reads && matches!(self.who.role, Role::Patient | Role::System)
+        } else if reads && is_directory(res_type) {
+            true
+        } else if is_directory(res_type) {
+            self.who.role != Role::Patient && self.who.emergency.is_none()
+        } else {
+            // An organisation reads what it recorded itself, whatever its view.
+            (reads && self.who.role != Role::Patient)
+                || self
+                    .rules()
+                    .any(|r| r.may.contains(&permission) && view_shows(r.view, res_type))
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(forbidden(format!(
+                "the role {} may not {} {res_type} resources",
+                self.who.role.code(),
+                permission.describe()
+            )))
+        }
+    }
+
+    /// The condition a `res_type` resource meets when the caller may see it; `None` when
+    /// every one is visible.
+    pub fn visible(&self, res_type: &str) -> Option<Condition> {
+        if is_directory(res_type) {
+            return None;
+        }
+        let params = compartment_params(res_type);
+        let mut any = Vec::new();
+        if let (Some(ura), true) = (&self.who.ura, self.who.role != Role::Patient) {
+            any.push(Condition::RecordedBy(ura.clone()));
+        }
+        if res_type == "AuditEvent" && self.who.role != Role::Patient {
+            return Some(Condition::Any(any));
+        }
+        let in_record = |patients: Option<Vec<String>>, except: Vec<String>| {
+            if params.is_empty() && res_type != "Patient" {
+                return Condition::Nothing;
+            }
+            Condition::Compartment {
+                params: params.clone(),
+                patients,
+                except,
+            }
+        };
+        for rule in self.rules() {
+            if !view_shows(rule.view, res_type) {
+                continue;
+            }
+            let mut part = match rule.basis {
+                Basis::OwnRecord => in_record(Some(self.own.clone()), Vec::new()),
+                Basis::CareRelationship => in_record(Some(self.shared.clone()), Vec::new()),
+                Basis::Emergency => in_record(None, self.objecting.clone()),
+            };
+            if rule.view == View::Wishes && res_type == "Observation" {
+                part = Condition::All(vec![
+                    part,
+                    Condition::Token {
+                        param: "code".into(),
+                        values: WISH_CODES
+                            .iter()
+                            .map(|c| crate::store::TokenMatch {
+                                system: Some(Some(SNOMED.into())),
+                                code: Some(c.to_string()),
+                            })
+                            .collect(),
+                        except: Vec::new(),
+                        text: None,
+                        negate: false,
+                    },
+                ]);
+            }
+            any.push(part);
+        }
+        Some(Condition::Any(any))
+    }
+
+    /// Whether the caller may write a version of `res_type/id` whose current version (when
+    /// `exists`) belongs to the patients `before` and the new one to `after`. Visibility of
+    /// the current version is checked by the caller first.
+    ///
+    /// Creating needs a care relationship with every patient concerned (or starting the
+    /// record, see [`Self::may_start_record`]). An organisation may also amend what it
+    /// recorded itself, for the same patients, without a current care relationship: the author
+    /// of an entry answers for it and must be able to correct it.
+    pub fn may_write(
+        &self,
+        tx: &mut Tx,
+        res_type: &str,
+        id: &str,
+        before: &[String],
+        after: &[String],
+        exists: bool,
+    ) -> Result<(), FhirError> {
+        let mut patients = before.to_vec();
+        patients.extend(after.iter().filter(|p| !before.contains(p)).cloned());
+        let patients = patients.as_slice();
+        let ura = self.who.ura.clone().unwrap_or_default();
+        let own_record =
+            |tx: &mut Tx| -> Result<bool, FhirError> { Ok(tx.is_recorded_by(res_type, id, &ura)?) };
+        if is_directory(res_type) {
+            if exists && !own_record(tx)? {
+                return Err(forbidden(format!(
+                    "{res_type}/{id} was recorded by another organisation; only that organisation may change it"
+                )));
+            }
+            return Ok(());
+        }
+        if res_type == "Patient" && !exists && self.who.role != Role::System {
+            return Err(forbidden(
+                "new patients are registered by an organisation's system (role system)".into(),
+            ));
+        }
+        if exists
+            && self.who.emergency.is_none()
+            && after.iter().all(|p| before.contains(p))
+            && own_record(tx)?
+        {
+            return Ok(());
+        }
+        if patients.is_empty() {
+            if exists {
+                return Err(forbidden(format!(
+                    "{res_type}/{id} belongs to no patient and was recorded by another organisation"
+                )));
+            }
+            return Ok(());
+        }
+        for p in patients {
+            if self.related.contains(p) || (res_type == "Patient" && !exists) {
+                continue;
+            }
+            let writing = (res_type == "CareTeam").then_some(id);
+            if self.may_start_record(tx, p, writing)? {
+                continue;
+            }
+            return Err(forbidden(format!(
+                "no care relationship with Patient/{p}: neither you nor your organisation is an active participant of the patient's CareTeam or manages the patient's EpisodeOfCare"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A record is started by the organisation that registered the patient (or for a patient
+    /// not held here) until the patient has a care team; from then on the team decides.
+    /// `writing`: the CareTeam being written now, which does not count yet.
+    fn may_start_record(
+        &self,
+        tx: &mut Tx,
+        patient: &str,
+        writing: Option<&str>,
+    ) -> Result<bool, FhirError> {
+        let Some(ura) = &self.who.ura else {
+            return Ok(false);
+        };
+        let team = search(
+            tx,
+            "CareTeam",
+            vec![Condition::Reference {
+                param: "subject".into(),
+                values: vec![RefMatch::Id {
+                    target_type: Some("Patient".into()),
+                    id: patient.to_string(),
+                }],
+            }],
+        )?;
+        if team.iter().any(|t| id_of(t).as_deref() != writing) {
+            return Ok(false);
+        }
+        let held = tx.current("Patient", patient)?.is_some_and(|v| !v.deleted);
+        if !held {
+            return Ok(true);
+        }
+        let mine = search(
+            tx,
+            "Patient",
+            vec![
+                Condition::Id(vec![patient.to_string()]),
+                Condition::RecordedBy(ura.clone()),
+            ],
+        )?;
+        Ok(!mine.is_empty())
+    }
+}
+
+impl Permission {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Permission::Create => "create",
+            Permission::Read => "read",
+            Permission::Update => "update",
+            Permission::Delete => "delete",
+            Permission::Search => "search",
+        }
+    }
+}
+
+fn forbidden(text: String) -> FhirError {
+    FhirError::new(ErrorKind::Forbidden, "forbidden", text)
+}
+
+fn id_of(resource: &Value) -> Option<String> {
+    resource
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn search(
+    tx: &mut Tx,
+    res_type: &str,
+    conditions: Vec<Condition>,
+) -> Result<Vec<Value>, FhirError> {
+    let found = tx.search(&SearchQuery {
+        res_type: res_type.into(),
+        conditions,
+        sort: Vec::new(),
+        after: None,
+        limit: 100_000,
+    })?;
+    Ok(found
+        .iter()
+        .map(crate::store::Version::resource)
+        .collect::<Result<_, _>>()?)
+}
+
+/// A reference to `Type/id`, or a logical reference by identifier.
+fn names(reference: &Value, refs: &[(String, String)], identifiers: &[(&str, &str)]) -> bool {
+    let literal = reference
+        .get("reference")
+        .and_then(Value::as_str)
+        .map(|r| r.split("/_history/").next().unwrap_or(r))
+        .is_some_and(|r| {
+            refs.iter().any(|(t, id)| {
+                let tail = format!("{t}/{id}");
+                r == tail || r.ends_with(&format!("/{tail}"))
+            })
+        });
+    let logical = reference.get("identifier").is_some_and(|i| {
+        identifiers.iter().any(|(s, v)| {
+            i.get("system").and_then(Value::as_str) == Some(s)
+                && i.get("value").and_then(Value::as_str) == Some(v)
+        })
+    });
+    literal || logical
+}
+
+/// The patients the caller has an active care relationship with: through the CareTeams they,
+/// their PractitionerRoles or their organisation take part in now, and the EpisodeOfCares they
+/// or their organisation manage.
+fn related_patients(tx: &mut Tx, who: &Principal) -> Result<Vec<String>, FhirError> {
+    let ids = |found: Vec<Value>| -> Vec<String> { found.iter().filter_map(id_of).collect() };
+    let practitioners = match &who.uzi {
+        Some(uzi) => ids(search(
+            tx,
+            "Practitioner",
+            vec![Condition::token("identifier", Some(UZI), uzi)],
+        )?),
+        None => Vec::new(),
+    };
+    let organizations = match &who.ura {
+        Some(ura) => ids(search(
+            tx,
+            "Organization",
+            vec![Condition::token("identifier", Some(URA), ura)],
+        )?),
+        None => Vec::new(),
+    };
+    let by = |param: &str, res_type: &str, list: &[String]| Condition::Reference {
+        param: param.into(),
+        values: list
+            .iter()
+            .map(|id| RefMatch::Id {
+                target_type: Some(res_type.into()),
+                id: id.clone(),
+            })
+            .collect(),
+    };
+    let mut roles = Vec::new();
+    if !practitioners.is_empty() {
+        roles.extend(ids(search(
+            tx,
+            "PractitionerRole",
+            vec![by("practitioner", "Practitioner", &practitioners)],
+        )?));
+    }
+    if !organizations.is_empty() {
+        roles.extend(ids(search(
+            tx,
+            "PractitionerRole",
+            vec![by("organization", "Organization", &organizations)],
+        )?));
+    }
+    let mut refs: Vec<(String, String)> = Vec::new();
+    refs.extend(
+        practitioners
+            .iter()
+            .map(|id| ("Practitioner".into(), id.clone())),
+    );
+    refs.extend(
+        organizations
+            .iter()
+            .map(|id| ("Organization".into(), id.clone())),
+    );
+    refs.extend(
+        roles
+            .iter()
+            .map(|id| ("PractitionerRole".into(), id.clone())),
+    );
+    let mut identifiers: Vec<(&str, &str)> = Vec::new();
+    if let Some(uzi) = &who.uzi {
+        identifiers.push((UZI, uzi));
+    }
+    if let Some(ura) = &who.ura {
+        identifiers.push((URA, ura));
+    }
+    let mut members: Vec<RefMatch> = refs
+        .iter()
+        .map(|(t, id)| RefMatch::Id {
+            target_type: Some(t.clone()),
+            id: id.clone(),
+        })
+        .collect();
+    members.extend(identifiers.iter().map(|(s, v)| RefMatch::Identifier {
+        system: Some(s.to_string()),
+        value: v.to_string(),
+    }));
+    let mut out = Vec::new();
+    if members.is_empty() {
+        return Ok(out);
+    }
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
+    let active = |period: Option<&Value>| {
+        let start = period.and_then(|p| p.get("start")).and_then(Value::as_str);
+        let end = period.and_then(|p| p.get("end")).and_then(Value::as_str);
+        start.is_none_or(|s| s <= now.as_str()) && end.is_none_or(|e| e >= now.as_str())
+    };
+    let mut add = |patient: Option<String>| {
+        if let Some(p) = patient {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    };
+    let teams = search(
+        tx,
+        "CareTeam",
+        vec![Condition::Reference {
+            param: "participant".into(),
+            values: members.clone(),
+        }],
+    )?;
+    for team in teams {
+        let status = team.get("status").and_then(Value::as_str);
+        if matches!(status, Some("inactive" | "entered-in-error" | "suspended")) {
+            continue;
+        }
+        let takes_part = team
+            .get("participant")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|p| {
+                p.get("member")
+                    .is_some_and(|m| names(m, &refs, &identifiers))
+                    && active(p.get("period"))
+            });
+        if takes_part {
+            add(patient_id(
+                team.pointer("/subject/reference").and_then(Value::as_str),
+            ));
+        }
+    }
+    let mut managed = members.clone();
+    managed
+        .retain(|m| !matches!(m, RefMatch::Id { target_type: Some(t), .. } if t == "Organization"));
+    let orgs: Vec<RefMatch> = members
+        .into_iter()
+        .filter(|m| {
+            matches!(m, RefMatch::Id { target_type: Some(t), .. } if t == "Organization")
+                || matches!(m, RefMatch::Identifier { .. })
+        })
+        .collect();
+    let mut episodes = Vec::new();
+    for (param, values) in [("care-manager", managed), ("organization", orgs)] {
+        if !values.is_empty() {
+            episodes.extend(search(
+                tx,
+                "EpisodeOfCare",
+                vec![Condition::Reference {
+                    param: param.into(),
+                    values,
+                }],
+            )?);
+        }
+    }
+    for e in episodes {
+        let status = e.get("status").and_then(Value::as_str);
+        if matches!(status, Some("active" | "waitlist" | "planned" | "onhold")) {
+            add(patient_id(
+                e.pointer("/patient/reference").and_then(Value::as_str),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sharing {
+    Consent,
+    Objection,
+}
+
+/// Per patient, what their active privacy Consents say: an objection (deny) wins over a
+/// consent (permit). `patients`: only these; `None`: every patient.
+fn privacy_consents(
+    tx: &mut Tx,
+    patients: Option<&[String]>,
+) -> Result<std::collections::HashMap<String, Sharing>, FhirError> {
+    let mut conditions = vec![Condition::token(
+        "scope",
+        Some("http://terminology.hl7.org/CodeSystem/consentscope"),
+        "patient-privacy",
+    )];
+    if let Some(list) = patients {
+        if list.is_empty() {
+            return Ok(Default::default());
+        }
+        conditions.push(Condition::Reference {
+            param: "patient".into(),
+            values: list
+                .iter()
+                .map(|id| RefMatch::Id {
+                    target_type: Some("Patient".into()),
+                    id: id.clone(),
+                })
+                .collect(),
+        });
+    }
+    let mut out = std::collections::HashMap::new();
+    for c in search(tx, "Consent", conditions)? {
+        if c.get("status").and_then(Value::as_str) != Some("active") {
+            continue;
+        }
+        let Some(p) = patient_id(c.pointer("/patient/reference").and_then(Value::as_str)) else {
+            continue;
+        };
+        let sharing = match c.pointer("/provision/type").and_then(Value::as_str) {
+            Some("deny") => Sharing::Objection,
+            Some("permit") => Sharing::Consent,
+            _ => continue,
+        };
+        let entry = out.entry(p).or_insert(sharing);
+        if sharing == Sharing::Objection {
+            *entry = Sharing::Objection;
+        }
+    }
+    Ok(out)
+}
