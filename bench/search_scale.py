@@ -42,6 +42,11 @@ PUT_LOADERS = 8
 RESOURCE_TYPES = ["Patient", "Practitioner", "Encounter", "Consent", "Observation", "Goal"]
 
 
+# The bearer token of the server under test (a trusted integration, minted with its
+# development key); None for a build from before authentication.
+TOKEN = None
+
+
 class Client:
     """One keep-alive HTTP connection, so timings are the server's work and not TCP setup."""
 
@@ -53,6 +58,8 @@ class Client:
         transactions of such PUTs), so one whose idle connection the server had closed is
         sent again."""
         headers = {"Accept": JSON}
+        if TOKEN:
+            headers["Authorization"] = f"Bearer {TOKEN}"
         if body is not None:
             headers["Content-Type"] = JSON
         try:
@@ -114,6 +121,10 @@ class Server:
         except BaseException:
             self.__exit__(None, None, None)
             raise
+        global TOKEN
+        minted = subprocess.run([self.binary, "token", "--minutes", "720"], env=env,
+                                capture_output=True, text=True, cwd=self.dir.name)
+        TOKEN = minted.stdout.strip() if minted.returncode == 0 else None
         return self
 
     def _wait_ready(self, timeout=120):

@@ -158,6 +158,11 @@ pub fn capability_statement(base_url: &str, date: &str) -> Value {
         "format": FORMATS,
         "rest": [{
             "mode": "server",
+            "security": {
+                "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                         "code": "SMART-on-FHIR"}]}],
+                "description": "Every request needs a bearer JWT (RS256/ES256) naming the person (UZI), organisation (URA), pzp_role and SMART scopes; access follows the care relationship, the patient's consent, or emergency access (ETREAT with a reason). Every access is recorded as an AuditEvent.",
+            },
             "resource": resources,
             "interaction": interactions(SYSTEM_INTERACTIONS),
         }],

@@ -81,7 +81,11 @@ backend_tests! {
 
         let s = app.get("_history").await.expect(200).json();
         assert_eq!(app.stored_versions().await, 4);
-        assert_eq!(s["entry"][1]["resource"]["resourceType"], "Observation");
+        // Newest first; each write is followed by the Provenance the server records for it.
+        let types: Vec<&str> = s["entry"].as_array().unwrap().iter()
+            .map(|e| e["request"]["url"].as_str().unwrap().split('/').next().unwrap())
+            .collect();
+        assert_eq!(types, ["Provenance", "Patient", "Provenance", "Observation", "Provenance", "Patient", "Provenance", "Patient"]);
         let xml = app.get("_history?_format=xml").await.expect(200).text();
         assert!(xml.contains("<Bundle") && xml.contains("<Observation"), "{xml}");
     }

@@ -5,6 +5,7 @@
 //!
 //! AuditEvents are written here only, inside the request's own database transaction for
 //! writes, and before the answer is sent for reads; no interaction may change or delete them.
+//! Every write also gets a `Provenance` naming its author.
 
 use serde_json::{json, Map, Value};
 
@@ -85,7 +86,73 @@ pub fn record(
     failure: Option<&FhirError>,
 ) -> Result<(), FhirError> {
     let id = uuid::Uuid::new_v4().to_string();
-    let body = audit_event(who, event, failure);
+    write_server_resource(tx, "AuditEvent", &id, &audit_event(who, event, failure))?;
+    if let Some(ura) = &who.ura {
+        tx.recorded_by("AuditEvent", &id, ura)?;
+    }
+    Ok(())
+}
+
+/// Writes the Provenance of a version just written: who (person, role, organisation), what
+/// (create, update or delete of that version) and when, so that every later reader can see
+/// who last changed what.
+pub fn provenance(tx: &mut Tx, who: &Principal, written: &Version) -> Result<(), FhirError> {
+    let activity = match (written.deleted, written.version) {
+        (true, _) => ("DELETE", "delete"),
+        (false, 1) => ("CREATE", "create"),
+        (false, _) => ("UPDATE", "revise"),
+    };
+    let mut agent = json!({
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                             "code": "author", "display": "Author"}]},
+        "role": [{"text": who.role.code()}],
+    });
+    let identifier = |system: &str, value: &str| json!({"system": system, "value": value});
+    let organization = who.ura.as_deref().map(|ura| {
+        let mut org = json!({"identifier": identifier(URA, ura)});
+        if let Some(n) = &who.organization_name {
+            org["display"] = json!(n);
+        }
+        org
+    });
+    match (&who.uzi, &who.bsn) {
+        (Some(uzi), _) => {
+            agent["who"] = json!({"identifier": identifier(UZI, uzi)});
+            if let Some(n) = &who.name {
+                agent["who"]["display"] = json!(n);
+            }
+            if let Some(org) = organization {
+                agent["onBehalfOf"] = org;
+            }
+        }
+        (None, Some(bsn)) => agent["who"] = json!({"identifier": identifier(BSN, bsn)}),
+        (None, None) => {
+            agent["who"] = organization.unwrap_or_else(|| json!({"display": "pzp-fhir"}))
+        }
+    }
+    let body = json!({
+        "resourceType": "Provenance",
+        "target": [{"reference": format!("{}/{}/_history/{}", written.res_type, written.res_id, written.version)}],
+        "recorded": crate::interaction::format_instant(written.last_updated),
+        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                                 "code": activity.0, "display": activity.1}]},
+        "agent": [agent],
+    });
+    let id = uuid::Uuid::new_v4().to_string();
+    write_server_resource(tx, "Provenance", &id, &body)?;
+    if let Some(ura) = &who.ura {
+        tx.recorded_by("Provenance", &id, ura)?;
+    }
+    Ok(())
+}
+
+/// Stores a resource the server itself writes (no validation, no access check).
+fn write_server_resource(
+    tx: &mut Tx,
+    res_type: &str,
+    id: &str,
+    body: &Value,
+) -> Result<(), FhirError> {
     let render = |_: Option<&str>, version: i64, last_updated: i64| {
         let mut resource = body.clone();
         resource["id"] = json!(id);
@@ -98,10 +165,7 @@ pub fn record(
             content: resource.to_string(),
         })
     };
-    tx.write(Change::Create, "AuditEvent", &id, None, &render)?;
-    if let Some(ura) = &who.ura {
-        tx.recorded_by("AuditEvent", &id, ura)?;
-    }
+    tx.write(Change::Create, res_type, id, None, &render)?;
     Ok(())
 }
 

@@ -147,7 +147,6 @@ const COMPARTMENT: &[(&str, &str, &str)] = &[
     ("Goal", "subject", "subject"),
     ("Observation", "subject", "subject"),
     ("Procedure", "subject", "subject"),
-    ("Provenance", "patient", "target"),
     ("QuestionnaireResponse", "subject", "subject"),
     ("RelatedPerson", "patient", "patient"),
     ("Task", "subject", "for"),
@@ -382,6 +381,27 @@ impl<'p> Access<'p> {
         if res_type == "AuditEvent" && self.who.role != Role::Patient {
             return Some(Condition::Any(any));
         }
+        if res_type == "Provenance" {
+            // Who changed a resource is seen by whoever sees the resource.
+            if self.rules().any(|r| view_shows(r.view, res_type)) {
+                let targets = COMPARTMENT
+                    .iter()
+                    .map(|(t, _, _)| *t)
+                    .chain(["Patient"])
+                    .chain(DIRECTORY.iter().copied())
+                    .filter(|t| !matches!(*t, "Provenance" | "AuditEvent"))
+                    .map(|t| {
+                        let seen = self.visible(t).unwrap_or(Condition::All(Vec::new()));
+                        (t.to_string(), seen)
+                    })
+                    .collect();
+                any.push(Condition::Chain {
+                    param: "target".into(),
+                    targets,
+                });
+            }
+            return Some(Condition::Any(any));
+        }
         let in_record = |patients: Option<Vec<String>>, except: Vec<String>| {
             if params.is_empty() && res_type != "Patient" {
                 return Condition::Nothing;
@@ -475,12 +495,21 @@ impl<'p> Access<'p> {
             }
             return Ok(());
         }
+        // Worked out again only when needed: a care team written concurrently may have made
+        // the relationship after this request's access was loaded.
+        let mut now_related: Option<Vec<String>> = None;
         for p in patients {
             if self.related.contains(p) || (res_type == "Patient" && !exists) {
                 continue;
             }
             let writing = (res_type == "CareTeam").then_some(id);
             if self.may_start_record(tx, p, writing)? {
+                continue;
+            }
+            if now_related.is_none() {
+                now_related = Some(related_patients(tx, self.who)?);
+            }
+            if now_related.as_ref().is_some_and(|r| r.contains(p)) {
                 continue;
             }
             return Err(forbidden(format!(

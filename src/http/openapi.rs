@@ -31,9 +31,34 @@ use super::handlers;
         handlers::history_instance,
         handlers::health,
         handlers::ready,
-    )
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
 )]
 pub struct ApiDoc;
+
+/// Every FHIR route needs a bearer JWT (see the README); `/metadata`, `/health` and `/ready`
+/// are open.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "RS256/ES256 JWT with uzi, ura, pzp_role, scope (and bsn for a patient; purpose_of_use ETREAT with reason for emergency access)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The committed form of the document: pretty JSON with a final newline.
 pub fn document() -> String {

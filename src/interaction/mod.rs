@@ -593,6 +593,7 @@ pub(crate) fn write_checked(
     if let Some(ura) = &rq.access.who.ura {
         tx.recorded_by(res_type, id, ura)?;
     }
+    audit::provenance(tx, rq.access.who, &written.version)?;
     rq.event.touched(&written.version);
     for p in before_patients {
         if !rq.event.patients.contains(&p) {
@@ -639,6 +640,7 @@ pub fn update_conditional(
     check_type(res_type)?;
     let body = body_of_type(res_type, resource)?;
     body_id_is(res_type, &body, None)?;
+    conformance::writable(res_type, "")?;
     let fresh = new_id();
     let event = Event::new("update", Some(res_type));
     audited(store, who, event, |tx, rq| {
@@ -743,6 +745,7 @@ pub fn delete_conditional(
     base_url: &str,
 ) -> Result<Option<Written>, FhirError> {
     check_type(res_type)?;
+    conformance::writable(res_type, "")?;
     let event = Event::new("delete", Some(res_type));
     audited(store, who, event, |tx, rq| {
         delete_conditional_in(tx, rq, res_type, query, base_url)
