@@ -463,6 +463,14 @@ backend_tests! {
             assert!(e["recorded"].as_str().is_some());
             assert!(e["agent"][0]["network"]["address"].as_str().is_some(), "{e}");
         }
+        // The trail is searched by entity and date too.
+        let by_entity = found(&app, &practice, "AuditEvent?entity=Consent/td-p1").await;
+        assert_eq!(by_entity.len(), 1, "{by_entity:?}");
+        let today = &events[0]["recorded"].as_str().unwrap()[..10];
+        let agent = format!("agent:identifier={UZI}|{GP_UZI}");
+        assert_eq!(found(&app, &practice, &format!("AuditEvent?{agent}&date=ge{today}&_count=100")).await.len(), 5);
+        assert_eq!(found(&app, &practice, &format!("AuditEvent?{agent}&date=lt{today}")).await.len(), 0);
+        assert_eq!(found(&app, &practice, "AuditEvent?date=lt2020-01-01").await.len(), 0);
         // The search names the patients that appeared in its answer, and its query.
         let search = events.iter().find(|e| e["subtype"][0]["code"] == "search-type").unwrap();
         let entities = search["entity"].as_array().unwrap();

@@ -33,8 +33,9 @@ async fn answer(req: &HttpRequest, body: impl AsyncFnOnce(Output) -> Answer) -> 
     }
 }
 
-/// The caller of a FHIR request, from its bearer token; 401 without a valid one.
-fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, FhirError> {
+/// The caller of a FHIR request, from its bearer token; 401 without a valid one. Checking
+/// may fetch the identity provider's keys, so it runs off the async workers.
+async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, FhirError> {
     let unauthorized = |text: String| FhirError::new(ErrorKind::Unauthorized, "login", text);
     let header = req
         .headers()
@@ -46,11 +47,15 @@ fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, FhirEr
         .or_else(|| header.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'".into()))?;
-    let claims = state
-        .verifier
-        .verify(token)
-        .map_err(|e| unauthorized(format!("the bearer token is not accepted: {}", e.0)))?;
+        .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'".into()))?
+        .to_string();
+    let verifier = state.verifier.clone();
+    let claims = blocking(move || {
+        verifier
+            .verify(&token)
+            .map_err(|e| unauthorized(format!("the bearer token is not accepted: {}", e.0)))
+    })
+    .await?;
     let mut who = Principal::from_claims(claims)?;
     who.address = req
         .connection_info()
@@ -274,7 +279,7 @@ pub async fn create(
         let condition = if_none_exist(&req);
         let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
         let store = state.store.clone();
-        let who = authenticate(&req, &state)?;
+        let who = authenticate(&req, &state).await?;
         let base = base_url(&req, &state);
         let w = blocking(move || {
             let resource = parse_resource(&bytes, format)?;
@@ -316,7 +321,7 @@ pub async fn update(
         let expected = if_match(&req)?;
         let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
         let store = state.store.clone();
-        let who = authenticate(&req, &state)?;
+        let who = authenticate(&req, &state).await?;
         let w = blocking(move || {
             let resource = parse_resource(&bytes, format)?;
             interaction::update(&store, &who, &res_type, &id, &resource, expected)
@@ -349,7 +354,7 @@ pub async fn patch(
         let expected = if_match(&req)?;
         let bytes = read_body(&req, payload, state.max_body_bytes).await?;
         let store = state.store.clone();
-        let who = authenticate(&req, &state)?;
+        let who = authenticate(&req, &state).await?;
         let w =
             blocking(move || interaction::patch(&store, &who, &res_type, &id, &bytes, expected))
                 .await?;
@@ -377,7 +382,7 @@ async fn run_search(
     let base = base_url(req, state);
     let strict = strict_handling(req);
     let store = state.store.clone();
-    let who = authenticate(req, state)?;
+    let who = authenticate(req, state).await?;
     let bundle =
         blocking(move || interaction::search(&store, &who, &res_type, &params, &base, strict))
             .await?;
@@ -452,7 +457,7 @@ pub async fn read(
     answer(&req, async |out| {
         let (res_type, id) = path.into_inner();
         let store = state.store.clone();
-        let who = authenticate(&req, &state)?;
+        let who = authenticate(&req, &state).await?;
         let v = blocking(move || interaction::read(&store, &who, &res_type, &id)).await?;
         if not_modified(&req, &v) {
             let mut builder = HttpResponse::build(StatusCode::NOT_MODIFIED);
@@ -513,7 +518,7 @@ pub async fn vread(
     answer(&req, async |out| {
         let (res_type, id, vid) = path.into_inner();
         let store = state.store.clone();
-        let who = authenticate(&req, &state)?;
+        let who = authenticate(&req, &state).await?;
         let v = blocking(move || interaction::vread(&store, &who, &res_type, &id, &vid)).await?;
         send_version(v, out)
     })
@@ -534,7 +539,7 @@ pub async fn delete(
         let (res_type, id) = path.into_inner();
         let expected = if_match(&req)?;
         let store = state.store.clone();
-        let who = authenticate(&req, &state)?;
+        let who = authenticate(&req, &state).await?;
         let w =
             blocking(move || interaction::delete(&store, &who, &res_type, &id, expected)).await?;
         let v = &w.version;
@@ -567,7 +572,7 @@ pub async fn update_conditional(
         let query = conditions(&req);
         let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
         let store = state.store.clone();
-        let who = authenticate(&req, &state)?;
+        let who = authenticate(&req, &state).await?;
         let base = base_url(&req, &state);
         let w = blocking(move || {
             let resource = parse_resource(&bytes, format)?;
@@ -595,7 +600,7 @@ pub async fn delete_conditional(
         let res_type = path.into_inner();
         let query = conditions(&req);
         let store = state.store.clone();
-        let who = authenticate(&req, &state)?;
+        let who = authenticate(&req, &state).await?;
         let base = base_url(&req, &state);
         let w = blocking(move || {
             interaction::delete_conditional(&store, &who, &res_type, &query, &base)
@@ -658,7 +663,7 @@ pub async fn transaction(
         let format = negotiate::input(&req)?;
         let bytes = read_body(&req, payload, state.max_body_bytes).await?;
         let store = state.store.clone();
-        let who = authenticate(&req, &state)?;
+        let who = authenticate(&req, &state).await?;
         let base = base_url(&req, &state);
         let response = blocking(move || {
             let bundle = parse_resource(&bytes, format)?;
@@ -715,7 +720,7 @@ async fn run_validate(
         let profile = query_value(&query_pairs(&req), "profile").map(str::to_string);
         let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
         let store = state.store.clone();
-        let who = authenticate(&req, &state)?;
+        let who = authenticate(&req, &state).await?;
         let outcome = blocking(move || match fhir_format::parse(&bytes, format) {
             // A structural problem is a validation result too.
             Err(issues) => Ok(error::operation_outcome(&issues)),
@@ -758,7 +763,7 @@ async fn history(
         let params = history_params(&req);
         let base = base_url(&req, &state);
         let store = state.store.clone();
-        let who = authenticate(&req, &state)?;
+        let who = authenticate(&req, &state).await?;
         let bundle =
             blocking(move || interaction::history(&store, &who, scope, &params, &base)).await?;
         Ok(respond::send(HttpResponse::Ok(), Body::Value(bundle), out))
