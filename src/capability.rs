@@ -140,6 +140,13 @@ pub fn capability_statement(base_url: &str, date: &str) -> Value {
             if !search_params.is_empty() {
                 resource["searchParam"] = json!(search_params);
             }
+            if *t == "Patient" {
+                resource["operation"] = json!([{
+                    "name": "pzp-summary",
+                    "definition": "https://pzp-fhir.nl/fhir/OperationDefinition/pzp-summary",
+                    "documentation": "GET [base]/Patient/$pzp-summary?identifier=http://fhir.nl/fhir/NamingSystem/bsn|[BSN] or GET [base]/Patient/[id]/$pzp-summary: the current plan as a document Bundle; _format=html for the printable plan",
+                }]);
+            }
             resource
         })
         .collect();

@@ -875,3 +875,76 @@ mod tests {
         assert_eq!(parse_etag("W/\"x\""), None);
     }
 }
+
+#[utoipa::path(get, path = "/Patient/$pzp-summary", tag = "PZP",
+    summary = "$pzp-summary by BSN: the current plan of one patient in one call (document Bundle, or the printable plan with _format=html)",
+    params(("identifier" = String, Query, description = "http://fhir.nl/fhir/NamingSystem/bsn|<BSN>"),
+        ("_format" = Option<String>, Query, description = "json, xml or html")),
+    responses((status = 200, description = "A document Bundle (Composition first), or text/html"),
+        (status = 400, description = "No BSN identifier given"), (status = 404, description = "No patient with this BSN is visible to the caller")))]
+pub async fn pzp_summary_by_bsn(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let identifier = query_value(&query_pairs(&req), "identifier").map(str::to_string);
+    let target = match identifier.as_deref().and_then(|i| i.split_once('|')) {
+        Some((crate::auth::BSN, bsn)) if !bsn.is_empty() => {
+            Ok(interaction::SummaryTarget::Bsn(bsn.to_string()))
+        }
+        _ => Err(FhirError::bad_request(
+            "required",
+            "give the patient as identifier=http://fhir.nl/fhir/NamingSystem/bsn|<BSN>",
+        )
+        .at("identifier")),
+    };
+    summary(req, state, target).await
+}
+
+#[utoipa::path(get, path = "/Patient/{id}/$pzp-summary", tag = "PZP",
+    summary = "$pzp-summary of one patient by id",
+    params(("id" = String, Path, description = "The Patient's logical id"),
+        ("_format" = Option<String>, Query, description = "json, xml or html")),
+    responses((status = 200, description = "A document Bundle (Composition first), or text/html"),
+        (status = 404, description = "Not visible to the caller")))]
+pub async fn pzp_summary(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let target = interaction::SummaryTarget::Id(path.into_inner());
+    summary(req, state, Ok(target)).await
+}
+
+/// Answers a summary as a FHIR document, or as the printable page.
+async fn summary(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    target: Result<interaction::SummaryTarget, FhirError>,
+) -> HttpResponse {
+    let now = interaction::format_instant(chrono::Utc::now().timestamp_micros());
+    if negotiate::wants_html(&req) {
+        let made = async {
+            let target = target?;
+            let store = state.store.clone();
+            let who = authenticate(&req, &state).await?;
+            blocking(move || interaction::pzp_summary(&store, &who, &target)).await
+        };
+        return match made.await {
+            Ok(s) => HttpResponse::Ok()
+                .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+                .body(s.html(&now[..10])),
+            Err(e) => respond::error(&e, Output::default()),
+        };
+    }
+    answer(&req, async |out| {
+        let target = target?;
+        let store = state.store.clone();
+        let who = authenticate(&req, &state).await?;
+        let base = base_url(&req, &state);
+        let s = blocking(move || interaction::pzp_summary(&store, &who, &target)).await?;
+        let document = s.document(&base, &now);
+        Ok(respond::send(
+            HttpResponse::Ok(),
+            Body::Value(document),
+            out,
+        ))
+    })
+    .await
+}

@@ -59,6 +59,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/Patient/$pzp-summary")
+            .route(web::get().to(pzp_summary_by_bsn))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/Patient/{id}/$pzp-summary")
+            .route(web::get().to(pzp_summary))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/{type}/$validate")
             .route(web::post().to(validate_type))
             .default_service(web::to(method_not_allowed)),

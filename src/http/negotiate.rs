@@ -89,6 +89,28 @@ fn format_of_mime(mime: &str) -> Option<Format> {
 }
 
 /// Decides the answer's format from `_format`, then `Accept`; JSON when neither says.
+/// Whether the client asked for a page to read or print (`_format=html`, or a browser's
+/// `Accept` that names `text/html` before any FHIR format), where an operation offers one.
+pub fn wants_html(req: &HttpRequest) -> bool {
+    let pairs = query_pairs(req);
+    if let Some(f) = query_value(&pairs, "_format") {
+        return matches!(f.trim().to_ascii_lowercase().as_str(), "html" | "text/html");
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let html = accept.find("text/html");
+    let data = ["json", "xml"].iter().filter_map(|f| accept.find(f)).min();
+    match (html, data) {
+        (Some(h), Some(d)) => h < d,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
 pub fn output(req: &HttpRequest) -> Result<Output, FhirError> {
     let pairs = query_pairs(req);
     let pretty = matches!(query_value(&pairs, "_pretty"), Some("true"));

@@ -29,6 +29,8 @@ use super::handlers;
         handlers::history_system,
         handlers::history_type,
         handlers::history_instance,
+        handlers::pzp_summary_by_bsn,
+        handlers::pzp_summary,
         handlers::health,
         handlers::ready,
     ),

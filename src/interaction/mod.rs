@@ -6,6 +6,7 @@ mod conformance;
 mod history;
 mod patch;
 mod search;
+mod summary;
 mod valueset;
 
 use serde_json::{Map, Value};
@@ -24,6 +25,7 @@ pub use conformance::publish;
 pub use history::{history, HistoryParams};
 pub use patch::patch;
 pub use search::search;
+pub use summary::{pzp_summary, Target as SummaryTarget};
 
 /// Parses a query string (`a=1&b=2`) into percent-decoded pairs in order. A `+` stays a `+`:
 /// FHIR clients send instants such as `_since=2026-01-01T00:00:00+01:00` unencoded.

@@ -150,7 +150,7 @@ fn included(
 }
 
 /// The current resources of `res_type` among `ids` that the caller may see.
-fn visible_many(
+pub(crate) fn visible_many(
     tx: &mut Tx,
     access: &Access,
     res_type: &str,

@@ -15,12 +15,13 @@ use crate::search::date_range;
 use crate::store::{Condition, RefMatch, SearchQuery, Tx, Version};
 
 mod representative;
+pub mod summary;
 
 pub use representative::warnings;
 
 pub const CARE_TEAM_ROLE: &str = "https://pzp-fhir.nl/fhir/CodeSystem/care-team-role";
 pub const CENTRAL: &str = "centrale-zorgverlener";
-const SNOMED: &str = "http://snomed.info/sct";
+pub(crate) const SNOMED: &str = "http://snomed.info/sct";
 
 /// Checks the cross-resource rules for a version just written in `tx`; an error rolls the
 /// write back.
