@@ -199,6 +199,12 @@ backend_tests! {
         assert!(trail["entry"].as_array().unwrap().iter().any(|e|
             e["resource"]["subtype"][0]["code"] == "operation"
             && e["resource"]["purposeOfEvent"][0]["text"] == "reanimatie, 03:12"), "{trail}");
+        // The operation is published and listed.
+        let def = app.get("OperationDefinition/pzp-summary").await.expect(200).json();
+        assert_eq!(def["code"], "pzp-summary");
+        let cs = app.get("metadata").await.expect(200).json();
+        let patient_caps = cs["rest"][0]["resource"].as_array().unwrap().iter().find(|r| r["type"] == "Patient").unwrap();
+        assert_eq!(patient_caps["operation"][0]["definition"], def["url"]);
         // Bad requests.
         app.get("Patient/$pzp-summary").await.expect(400);
         app.get(&format!("Patient/$pzp-summary?identifier={BSN}|000000000")).await.expect(404);
