@@ -26,6 +26,7 @@ pub const RESOURCE_TYPES: &[&str] = &[
     "Flag",
     "Goal",
     "Observation",
+    "OperationDefinition",
     "Organization",
     "Patient",
     "Practitioner",
