@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::scope::Permission;
 use super::{Principal, Role, BSN, URA, UZI};
 use crate::error::{ErrorKind, FhirError};
-use crate::store::{Condition, RefMatch, SearchQuery, Tx};
+use crate::store::{Condition, Patients, RefMatch, SearchQuery, Tx};
 
 /// How sharing between organisations is decided (`PZP_CONSENT_MODE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -260,12 +260,11 @@ fn patient_id(reference: Option<&str>) -> Option<String> {
 /// One caller's access, worked out once per request from the records that establish it.
 pub struct Access<'p> {
     pub who: &'p Principal,
-    /// Patients the caller has a care relationship with.
-    related: Vec<String>,
-    /// Of those, the patients whose whole record is open to the caller's organisation.
-    shared: Vec<String>,
-    /// Patients who recorded an objection to sharing (loaded for emergency access only).
-    objecting: Vec<String>,
+    /// Who the caller is in care teams and episodes: their Practitioners, PractitionerRoles
+    /// and Organizations, and their UZI and URA as logical references.
+    members: Vec<RefMatch>,
+    /// Today (`YYYY-MM-DD`): care links count on the days their period covers.
+    day: String,
     /// A patient's own Patient resources.
     own: Vec<String>,
 }
@@ -273,7 +272,7 @@ pub struct Access<'p> {
 impl<'p> Access<'p> {
     /// Works out the caller's access. Emergency access without a reason, or by a role that is
     /// not in the acute chain, is refused here.
-    pub fn load(tx: &mut Tx, who: &'p Principal, mode: ConsentMode) -> Result<Self, FhirError> {
+    pub fn load(tx: &mut Tx, who: &'p Principal) -> Result<Self, FhirError> {
         if let Some(reason) = &who.emergency {
             if !who.role.is_acute() {
                 return Err(forbidden(format!(
@@ -289,9 +288,8 @@ impl<'p> Access<'p> {
         }
         let mut access = Access {
             who,
-            related: Vec::new(),
-            shared: Vec::new(),
-            objecting: Vec::new(),
+            members: Vec::new(),
+            day: chrono::Utc::now().format("%Y-%m-%d").to_string(),
             own: Vec::new(),
         };
         if who.role == Role::Patient {
@@ -304,26 +302,18 @@ impl<'p> Access<'p> {
             access.own = found.iter().filter_map(id_of).collect();
             return Ok(access);
         }
-        access.related = related_patients(tx, who)?;
-        let consents = privacy_consents(tx, Some(&access.related))?;
-        access.shared = access
-            .related
-            .iter()
-            .filter(|p| match consents.get(p.as_str()) {
-                Some(Sharing::Objection) => false,
-                Some(Sharing::Consent) => true,
-                None => mode == ConsentMode::Implied,
-            })
-            .cloned()
-            .collect();
-        if who.emergency.is_some() {
-            access.objecting = privacy_consents(tx, None)?
-                .into_iter()
-                .filter(|(_, s)| *s == Sharing::Objection)
-                .map(|(p, _)| p)
-                .collect();
-        }
+        access.members = members(tx, who)?;
         Ok(access)
+    }
+
+    /// The patients whose record the caller's care relationship opens: with the sharing
+    /// consent the mode asks for, never against an objection.
+    fn related(&self, consent: bool) -> Patients {
+        Patients::Linked {
+            members: self.members.clone(),
+            day: self.day.clone(),
+            consent,
+        }
     }
 
     /// The rules of the caller's role.
@@ -402,24 +392,24 @@ impl<'p> Access<'p> {
             }
             return Some(Condition::Any(any));
         }
-        let in_record = |patients: Option<Vec<String>>, except: Vec<String>| {
+        let in_record = |patients: Patients| {
             if params.is_empty() && res_type != "Patient" {
                 return Condition::Nothing;
             }
             Condition::Compartment {
                 params: params.clone(),
                 patients,
-                except,
             }
         };
         for rule in self.rules() {
             if !view_shows(rule.view, res_type) {
                 continue;
             }
+            let explicit = self.who.consent == ConsentMode::Explicit;
             let mut part = match rule.basis {
-                Basis::OwnRecord => in_record(Some(self.own.clone()), Vec::new()),
-                Basis::CareRelationship => in_record(Some(self.shared.clone()), Vec::new()),
-                Basis::Emergency => in_record(None, self.objecting.clone()),
+                Basis::OwnRecord => in_record(Patients::Ids(self.own.clone())),
+                Basis::CareRelationship => in_record(self.related(explicit)),
+                Basis::Emergency => in_record(Patients::NotObjecting),
             };
             if rule.view == View::Wishes && res_type == "Observation" {
                 part = Condition::All(vec![
@@ -495,21 +485,15 @@ impl<'p> Access<'p> {
             }
             return Ok(());
         }
-        // Worked out again only when needed: a care team written concurrently may have made
-        // the relationship after this request's access was loaded.
-        let mut now_related: Option<Vec<String>> = None;
         for p in patients {
-            if self.related.contains(p) || (res_type == "Patient" && !exists) {
+            if res_type == "Patient" && !exists {
+                continue;
+            }
+            if self.is_related(tx, p)? {
                 continue;
             }
             let writing = (res_type == "CareTeam").then_some(id);
             if self.may_start_record(tx, p, writing)? {
-                continue;
-            }
-            if now_related.is_none() {
-                now_related = Some(related_patients(tx, self.who)?);
-            }
-            if now_related.as_ref().is_some_and(|r| r.contains(p)) {
                 continue;
             }
             return Err(forbidden(format!(
@@ -517,6 +501,15 @@ impl<'p> Access<'p> {
             )));
         }
         Ok(())
+    }
+
+    /// Whether the caller has a care relationship with the patient now (consent does not
+    /// matter for writing one's own part of the record).
+    fn is_related(&self, tx: &mut Tx, patient: &str) -> Result<bool, FhirError> {
+        if self.members.is_empty() {
+            return Ok(false);
+        }
+        Ok(tx.is_linked(patient, &self.members, &self.day)?)
     }
 
     /// A record is started by the organisation that registered the patient (or for a patient
@@ -602,31 +595,10 @@ fn search(
         .collect::<Result<_, _>>()?)
 }
 
-/// A reference to `Type/id`, or a logical reference by identifier.
-fn names(reference: &Value, refs: &[(String, String)], identifiers: &[(&str, &str)]) -> bool {
-    let literal = reference
-        .get("reference")
-        .and_then(Value::as_str)
-        .map(|r| r.split("/_history/").next().unwrap_or(r))
-        .is_some_and(|r| {
-            refs.iter().any(|(t, id)| {
-                let tail = format!("{t}/{id}");
-                r == tail || r.ends_with(&format!("/{tail}"))
-            })
-        });
-    let logical = reference.get("identifier").is_some_and(|i| {
-        identifiers.iter().any(|(s, v)| {
-            i.get("system").and_then(Value::as_str) == Some(s)
-                && i.get("value").and_then(Value::as_str) == Some(v)
-        })
-    });
-    literal || logical
-}
-
-/// The patients the caller has an active care relationship with: through the CareTeams they,
-/// their PractitionerRoles or their organisation take part in now, and the EpisodeOfCares they
-/// or their organisation manage.
-fn related_patients(tx: &mut Tx, who: &Principal) -> Result<Vec<String>, FhirError> {
+/// Who the caller is as a member of care teams and episodes: the Practitioners with their
+/// UZI, the Organizations with their URA, the PractitionerRoles of either, and the UZI and
+/// URA themselves (for logical references).
+fn members(tx: &mut Tx, who: &Principal) -> Result<Vec<RefMatch>, FhirError> {
     let ids = |found: Vec<Value>| -> Vec<String> { found.iter().filter_map(id_of).collect() };
     let practitioners = match &who.uzi {
         Some(uzi) => ids(search(
@@ -655,182 +627,35 @@ fn related_patients(tx: &mut Tx, who: &Principal) -> Result<Vec<String>, FhirErr
             .collect(),
     };
     let mut roles = Vec::new();
-    if !practitioners.is_empty() {
-        roles.extend(ids(search(
-            tx,
-            "PractitionerRole",
-            vec![by("practitioner", "Practitioner", &practitioners)],
-        )?));
-    }
-    if !organizations.is_empty() {
-        roles.extend(ids(search(
-            tx,
-            "PractitionerRole",
-            vec![by("organization", "Organization", &organizations)],
-        )?));
-    }
-    let mut refs: Vec<(String, String)> = Vec::new();
-    refs.extend(
-        practitioners
-            .iter()
-            .map(|id| ("Practitioner".into(), id.clone())),
-    );
-    refs.extend(
-        organizations
-            .iter()
-            .map(|id| ("Organization".into(), id.clone())),
-    );
-    refs.extend(
-        roles
-            .iter()
-            .map(|id| ("PractitionerRole".into(), id.clone())),
-    );
-    let mut identifiers: Vec<(&str, &str)> = Vec::new();
-    if let Some(uzi) = &who.uzi {
-        identifiers.push((UZI, uzi));
-    }
-    if let Some(ura) = &who.ura {
-        identifiers.push((URA, ura));
-    }
-    let mut members: Vec<RefMatch> = refs
-        .iter()
-        .map(|(t, id)| RefMatch::Id {
-            target_type: Some(t.clone()),
-            id: id.clone(),
-        })
-        .collect();
-    members.extend(identifiers.iter().map(|(s, v)| RefMatch::Identifier {
-        system: Some(s.to_string()),
-        value: v.to_string(),
-    }));
-    let mut out = Vec::new();
-    if members.is_empty() {
-        return Ok(out);
-    }
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
-    let active = |period: Option<&Value>| {
-        let start = period.and_then(|p| p.get("start")).and_then(Value::as_str);
-        let end = period.and_then(|p| p.get("end")).and_then(Value::as_str);
-        start.is_none_or(|s| s <= now.as_str()) && end.is_none_or(|e| e >= now.as_str())
-    };
-    let mut add = |patient: Option<String>| {
-        if let Some(p) = patient {
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
-    };
-    let teams = search(
-        tx,
-        "CareTeam",
-        vec![Condition::Reference {
-            param: "participant".into(),
-            values: members.clone(),
-        }],
-    )?;
-    for team in teams {
-        let status = team.get("status").and_then(Value::as_str);
-        if matches!(status, Some("inactive" | "entered-in-error" | "suspended")) {
-            continue;
-        }
-        let takes_part = team
-            .get("participant")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|p| {
-                p.get("member")
-                    .is_some_and(|m| names(m, &refs, &identifiers))
-                    && active(p.get("period"))
-            });
-        if takes_part {
-            add(patient_id(
-                team.pointer("/subject/reference").and_then(Value::as_str),
-            ));
-        }
-    }
-    let mut managed = members.clone();
-    managed
-        .retain(|m| !matches!(m, RefMatch::Id { target_type: Some(t), .. } if t == "Organization"));
-    let orgs: Vec<RefMatch> = members
-        .into_iter()
-        .filter(|m| {
-            matches!(m, RefMatch::Id { target_type: Some(t), .. } if t == "Organization")
-                || matches!(m, RefMatch::Identifier { .. })
-        })
-        .collect();
-    let mut episodes = Vec::new();
-    for (param, values) in [("care-manager", managed), ("organization", orgs)] {
-        if !values.is_empty() {
-            episodes.extend(search(
+    for (param, res_type, list) in [
+        ("practitioner", "Practitioner", &practitioners),
+        ("organization", "Organization", &organizations),
+    ] {
+        if !list.is_empty() {
+            roles.extend(ids(search(
                 tx,
-                "EpisodeOfCare",
-                vec![Condition::Reference {
-                    param: param.into(),
-                    values,
-                }],
-            )?);
+                "PractitionerRole",
+                vec![by(param, res_type, list)],
+            )?));
         }
     }
-    for e in episodes {
-        let status = e.get("status").and_then(Value::as_str);
-        if matches!(status, Some("active" | "waitlist" | "planned" | "onhold")) {
-            add(patient_id(
-                e.pointer("/patient/reference").and_then(Value::as_str),
-            ));
-        }
-    }
-    Ok(out)
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Sharing {
-    Consent,
-    Objection,
-}
-
-/// Per patient, what their active privacy Consents say: an objection (deny) wins over a
-/// consent (permit). `patients`: only these; `None`: every patient.
-fn privacy_consents(
-    tx: &mut Tx,
-    patients: Option<&[String]>,
-) -> Result<std::collections::HashMap<String, Sharing>, FhirError> {
-    let mut conditions = vec![Condition::token(
-        "scope",
-        Some("http://terminology.hl7.org/CodeSystem/consentscope"),
-        "patient-privacy",
-    )];
-    if let Some(list) = patients {
-        if list.is_empty() {
-            return Ok(Default::default());
-        }
-        conditions.push(Condition::Reference {
-            param: "patient".into(),
-            values: list
-                .iter()
-                .map(|id| RefMatch::Id {
-                    target_type: Some("Patient".into()),
-                    id: id.clone(),
-                })
-                .collect(),
-        });
-    }
-    let mut out = std::collections::HashMap::new();
-    for c in search(tx, "Consent", conditions)? {
-        if c.get("status").and_then(Value::as_str) != Some("active") {
-            continue;
-        }
-        let Some(p) = patient_id(c.pointer("/patient/reference").and_then(Value::as_str)) else {
-            continue;
-        };
-        let sharing = match c.pointer("/provision/type").and_then(Value::as_str) {
-            Some("deny") => Sharing::Objection,
-            Some("permit") => Sharing::Consent,
-            _ => continue,
-        };
-        let entry = out.entry(p).or_insert(sharing);
-        if sharing == Sharing::Objection {
-            *entry = Sharing::Objection;
+    let literal = |t: &str, list: &[String]| {
+        list.iter()
+            .map(|id| RefMatch::Id {
+                target_type: Some(t.to_string()),
+                id: id.clone(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut out = literal("Practitioner", &practitioners);
+    out.extend(literal("Organization", &organizations));
+    out.extend(literal("PractitionerRole", &roles));
+    for (system, value) in [(UZI, &who.uzi), (URA, &who.ura)] {
+        if let Some(v) = value {
+            out.push(RefMatch::Identifier {
+                system: Some(system.to_string()),
+                value: v.clone(),
+            });
         }
     }
     Ok(out)
@@ -859,9 +684,8 @@ mod tests {
     fn access(who: &Principal) -> Access<'_> {
         Access {
             who,
-            related: Vec::new(),
-            shared: Vec::new(),
-            objecting: Vec::new(),
+            members: Vec::new(),
+            day: "2026-01-01".into(),
             own: Vec::new(),
         }
     }
@@ -911,9 +735,7 @@ mod tests {
     fn views_decide_which_types_show_a_patients_record() {
         let social = principal(Role::SociaalWerker, None);
         let shows = |who: &Principal, t: &str| {
-            let mut a = access(who);
-            a.shared = vec!["p".into()];
-            a.objecting = vec!["x".into()];
+            let a = access(who);
             // Beyond the organisation's own records (the first alternative), anything?
             matches!(a.visible(t), Some(Condition::Any(list)) if list.len() > 1)
         };
@@ -929,15 +751,12 @@ mod tests {
     #[test]
     fn emergency_access_skips_the_patients_who_object() {
         let who = principal(Role::Ambulance, Some("reanimatie"));
-        let mut a = access(&who);
-        a.objecting = vec!["p4".into()];
-        let Some(Condition::Any(list)) = a.visible("Consent") else {
+        let Some(Condition::Any(list)) = access(&who).visible("Consent") else {
             panic!("a condition")
         };
         assert!(list.contains(&Condition::Compartment {
             params: vec!["patient".into()],
-            patients: None,
-            except: vec!["p4".into()],
+            patients: Patients::NotObjecting,
         }));
     }
 

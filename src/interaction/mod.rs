@@ -208,7 +208,7 @@ pub(crate) fn audited<T>(
         |e: &Event| e.patients.is_empty() && e.res_type.as_deref().is_some_and(is_directory);
     let result = store.transaction(|tx| {
         let mut rq = Request {
-            access: Access::load(tx, who, who.consent)?,
+            access: Access::load(tx, who)?,
             event: event.clone(),
         };
         let out = work(tx, &mut rq)?;
@@ -592,6 +592,22 @@ pub(crate) fn write_checked(
         &after_patients,
         before.is_some(),
     )?;
+    // Only now, after the check, do the links this version states count for access.
+    let content = match written.version.content {
+        Some(_) => Some(written.version.resource()?),
+        None => None,
+    };
+    if matches!(res_type, "CareTeam" | "EpisodeOfCare") {
+        let links = content
+            .as_ref()
+            .map(crate::pzp::care_links)
+            .unwrap_or_default();
+        tx.set_care_links(res_type, id, &links)?;
+    }
+    if res_type == "Consent" {
+        let decision = content.as_ref().and_then(crate::pzp::sharing);
+        tx.set_sharing(id, decision.as_ref().map(|(p, d)| (p.as_str(), *d)))?;
+    }
     if let Some(ura) = &rq.access.who.ura {
         tx.recorded_by(res_type, id, ura)?;
     }

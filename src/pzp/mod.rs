@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, FhirError};
 use crate::search::date_range;
-use crate::store::{Condition, RefMatch, SearchQuery, Tx, Version};
+use crate::store::{CareLink, Condition, RefMatch, SearchQuery, Tx, Version};
 
 mod representative;
 pub mod summary;
@@ -158,6 +158,96 @@ fn of_patient(
         .iter()
         .map(Version::resource)
         .collect::<Result<_, _>>()?)
+}
+
+/// The care links a resource states: for a CareTeam that is not inactive, each participant
+/// with its period; for a current EpisodeOfCare, its careManager and managing organisation
+/// (open-ended). Other resources state none.
+pub fn care_links(resource: &Value) -> Vec<CareLink> {
+    let res_type = resource.get("resourceType").and_then(Value::as_str);
+    let status = resource.get("status").and_then(Value::as_str);
+    let day = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(|d| d.chars().take(10).collect())
+    };
+    let member = |r: &Value| -> Option<RefMatch> {
+        if let Some(text) = r.get("reference").and_then(Value::as_str) {
+            let text = text.split("/_history/").next().unwrap_or(text);
+            let mut parts = text.rsplit('/');
+            let id = parts.next()?;
+            let target_type = parts.next()?;
+            return Some(RefMatch::Id {
+                target_type: Some(target_type.to_string()),
+                id: id.to_string(),
+            });
+        }
+        let i = r.get("identifier")?;
+        Some(RefMatch::Identifier {
+            system: i.get("system").and_then(Value::as_str).map(str::to_string),
+            value: i.get("value").and_then(Value::as_str)?.to_string(),
+        })
+    };
+    let link = |patient: &str, m: Option<RefMatch>, period: Option<&Value>| {
+        Some(CareLink {
+            patient: patient.to_string(),
+            member: m?,
+            start_day: day(period.and_then(|p| p.get("start"))),
+            end_day: day(period.and_then(|p| p.get("end"))),
+        })
+    };
+    match res_type {
+        Some("CareTeam")
+            if !matches!(status, Some("inactive" | "entered-in-error" | "suspended")) =>
+        {
+            let Some(patient) = reference_id(resource.pointer("/subject/reference")) else {
+                return Vec::new();
+            };
+            resource
+                .get("participant")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|p| link(&patient, p.get("member").and_then(member), p.get("period")))
+                .collect()
+        }
+        Some("EpisodeOfCare")
+            if matches!(status, Some("active" | "waitlist" | "planned" | "onhold")) =>
+        {
+            let Some(patient) = reference_id(resource.pointer("/patient/reference")) else {
+                return Vec::new();
+            };
+            ["careManager", "managingOrganization"]
+                .iter()
+                .filter_map(|k| link(&patient, resource.get(*k).and_then(member), None))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The sharing decision an active Consent with scope patient-privacy records: the patient
+/// and `permit` or `deny`.
+pub fn sharing(resource: &Value) -> Option<(String, &'static str)> {
+    if resource.get("resourceType").and_then(Value::as_str) != Some("Consent")
+        || resource.get("status").and_then(Value::as_str) != Some("active")
+    {
+        return None;
+    }
+    let privacy = resource
+        .pointer("/scope/coding")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c.get("code").and_then(Value::as_str) == Some("patient-privacy"));
+    if !privacy {
+        return None;
+    }
+    let patient = reference_id(resource.pointer("/patient/reference"))?;
+    match resource.pointer("/provision/type").and_then(Value::as_str) {
+        Some("permit") => Some((patient, "permit")),
+        Some("deny") => Some((patient, "deny")),
+        _ => None,
+    }
 }
 
 /// The name of the lock that writes concerning one patient's centrale zorgverlener share.

@@ -13,8 +13,8 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use connection::{parse_url, AnyConnection, Backend};
 pub use query::{
-    Condition, Prefix, RefMatch, SearchQuery, SortBy, SortKey, SortValue, StringMode, Table,
-    TokenMatch,
+    Condition, Patients, Prefix, RefMatch, SearchQuery, SortBy, SortKey, SortValue, StringMode,
+    Table, TokenMatch,
 };
 use schema::{resource_versions, resources};
 
@@ -125,6 +125,17 @@ pub struct Written {
     pub created: bool,
     /// True when nothing was written (delete of something absent or already deleted).
     pub unchanged: bool,
+}
+
+/// A member's part in a patient's care, as a CareTeam or EpisodeOfCare states it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CareLink {
+    pub patient: String,
+    /// A literal reference (`Id`) or a logical one by identifier (`Identifier`).
+    pub member: RefMatch,
+    /// `YYYY-MM-DD`, inclusive; `None` when open.
+    pub start_day: Option<String>,
+    pub end_day: Option<String>,
 }
 
 /// A version ready to store: its text and the search index rows it yields.
@@ -420,6 +431,84 @@ impl Tx<'_> {
             .bind::<diesel::sql_types::Text, _>(res_id)
             .bind::<diesel::sql_types::Text, _>(organization)
             .execute(self.conn)?;
+        Ok(())
+    }
+
+    /// Replaces the care links a resource states (none for a deletion).
+    pub fn set_care_links(
+        &mut self,
+        res_type: &str,
+        res_id: &str,
+        links: &[CareLink],
+    ) -> Result<(), StoreError> {
+        let (delete, insert) = match self.backend {
+            Backend::Postgres => (
+                "DELETE FROM care_link WHERE res_type = $1 AND res_id = $2",
+                "INSERT INTO care_link (res_type, res_id, patient, member_type, member_id, member_system, member_value, start_day, end_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            ),
+            Backend::Sqlite => (
+                "DELETE FROM care_link WHERE res_type = ? AND res_id = ?",
+                "INSERT INTO care_link (res_type, res_id, patient, member_type, member_id, member_system, member_value, start_day, end_day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ),
+        };
+        use diesel::sql_types::{Nullable, Text};
+        diesel::sql_query(delete)
+            .bind::<Text, _>(res_type)
+            .bind::<Text, _>(res_id)
+            .execute(self.conn)?;
+        for l in links {
+            let (member_type, member_id, system, value) = match &l.member {
+                RefMatch::Id { target_type, id } => {
+                    (target_type.clone(), Some(id.clone()), None, None)
+                }
+                RefMatch::Identifier { system, value } => {
+                    (None, None, system.clone(), Some(value.clone()))
+                }
+                RefMatch::Url { .. } => continue,
+            };
+            diesel::sql_query(insert)
+                .bind::<Text, _>(res_type)
+                .bind::<Text, _>(res_id)
+                .bind::<Text, _>(&l.patient)
+                .bind::<Nullable<Text>, _>(member_type)
+                .bind::<Nullable<Text>, _>(member_id)
+                .bind::<Nullable<Text>, _>(system)
+                .bind::<Nullable<Text>, _>(value)
+                .bind::<Nullable<Text>, _>(&l.start_day)
+                .bind::<Nullable<Text>, _>(&l.end_day)
+                .execute(self.conn)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the sharing decision a Consent states: `(patient, "permit" | "deny")`, or
+    /// none.
+    pub fn set_sharing(
+        &mut self,
+        consent_id: &str,
+        decision: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        let (delete, insert) = match self.backend {
+            Backend::Postgres => (
+                "DELETE FROM sharing WHERE res_id = $1",
+                "INSERT INTO sharing (res_id, patient, decision) VALUES ($1, $2, $3)",
+            ),
+            Backend::Sqlite => (
+                "DELETE FROM sharing WHERE res_id = ?",
+                "INSERT INTO sharing (res_id, patient, decision) VALUES (?, ?, ?)",
+            ),
+        };
+        use diesel::sql_types::Text;
+        diesel::sql_query(delete)
+            .bind::<Text, _>(consent_id)
+            .execute(self.conn)?;
+        if let Some((patient, d)) = decision {
+            diesel::sql_query(insert)
+                .bind::<Text, _>(consent_id)
+                .bind::<Text, _>(patient)
+                .bind::<Text, _>(d)
+                .execute(self.conn)?;
+        }
         Ok(())
     }
 

@@ -120,12 +120,27 @@ pub enum Condition {
     /// The organisation (URA) wrote a version of the resource.
     RecordedBy(String),
     /// The resource belongs to a patient's record: it is that Patient, or one of `params`
-    /// refers to that Patient. `patients`: only these (`None`: any); `except`: not these.
+    /// refers to that Patient, for a patient in `patients`.
     Compartment {
         params: Vec<String>,
-        patients: Option<Vec<String>>,
-        except: Vec<String>,
+        patients: Patients,
     },
+}
+
+/// Which patients' records a [`Condition::Compartment`] selects.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Patients {
+    /// These patients.
+    Ids(Vec<String>),
+    /// The patients one of `members` has a care link with on `day` (`YYYY-MM-DD`); with
+    /// `consent`, only those who recorded a sharing permit. Never those who recorded a denial.
+    Linked {
+        members: Vec<RefMatch>,
+        day: String,
+        consent: bool,
+    },
+    /// Every patient who did not record a sharing denial.
+    NotObjecting,
 }
 
 impl Condition {
@@ -419,6 +434,74 @@ fn token_match(sql: &mut Sql, m: &TokenMatch) {
     }
 }
 
+/// The `care_link` rows of `members` whose period covers `day`.
+fn links_of(sql: &mut Sql, members: &[RefMatch], day: &str) {
+    sql.push("(start_day IS NULL OR start_day <= ")
+        .text(day)
+        .push(") AND (end_day IS NULL OR end_day >= ")
+        .text(day)
+        .push(") AND ")
+        .any(members, |sql, m| match m {
+            RefMatch::Id { target_type, id } => {
+                sql.push("member_id = ").text(id);
+                if let Some(t) = target_type {
+                    sql.push(" AND member_type = ").text(t);
+                }
+            }
+            RefMatch::Identifier { system, value } => {
+                sql.push("member_value = ").text(value);
+                if let Some(s) = system {
+                    sql.push(" AND member_system = ").text(s);
+                }
+            }
+            RefMatch::Url { .. } => {
+                sql.push("1 = 0");
+            }
+        });
+}
+
+/// ` AND <column> ...`: the patient in `column` is one `patients` selects.
+fn patients_of(sql: &mut Sql, column: &str, patients: &Patients) {
+    let denied = |sql: &mut Sql| {
+        sql.push(" AND ")
+            .push(column)
+            .push(" NOT IN (SELECT patient FROM sharing WHERE decision = 'deny')");
+    };
+    match patients {
+        Patients::Ids(ids) => {
+            sql.push(" AND ").push(column).push(" IN (");
+            if ids.is_empty() {
+                sql.push("NULL");
+            }
+            for (n, id) in ids.iter().enumerate() {
+                if n > 0 {
+                    sql.push(", ");
+                }
+                sql.text(id);
+            }
+            sql.push(")");
+        }
+        Patients::NotObjecting => denied(sql),
+        Patients::Linked {
+            members,
+            day,
+            consent,
+        } => {
+            sql.push(" AND ")
+                .push(column)
+                .push(" IN (SELECT patient FROM care_link WHERE ");
+            links_of(sql, members, day);
+            sql.push(")");
+            if *consent {
+                sql.push(" AND ")
+                    .push(column)
+                    .push(" IN (SELECT patient FROM sharing WHERE decision = 'permit')");
+            }
+            denied(sql);
+        }
+    }
+}
+
 fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
     match c {
         Condition::Any(conditions) => {
@@ -441,45 +524,28 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
                 .text(organization)
                 .push(")");
         }
-        Condition::Compartment {
-            params,
-            patients,
-            except,
-        } => {
-            let in_list = |sql: &mut Sql, column: &str, ids: &[String], negate: bool| {
-                sql.push(" AND ")
-                    .push(column)
-                    .push(if negate { " NOT IN (" } else { " IN (" });
-                if ids.is_empty() {
+        Condition::Compartment { params, patients } => {
+            let column = if res_type == "Patient" {
+                "res_id"
+            } else {
+                rows_of(sql, "search_reference", res_type, false, join);
+                sql.push(" AND param IN (");
+                if params.is_empty() {
                     sql.push("NULL");
                 }
-                for (n, id) in ids.iter().enumerate() {
+                for (n, p) in params.iter().enumerate() {
                     if n > 0 {
                         sql.push(", ");
                     }
-                    sql.text(id);
+                    sql.text(p);
                 }
-                sql.push(")");
+                sql.push(") AND target_type = 'Patient'");
+                "target_id"
             };
-            if res_type == "Patient" {
-                if let Some(p) = patients {
-                    in_list(sql, "res_id", p, false);
-                }
-                if !except.is_empty() {
-                    in_list(sql, "res_id", except, true);
-                }
-                return;
+            patients_of(sql, column, patients);
+            if res_type != "Patient" {
+                sql.push(")");
             }
-            rows_of(sql, "search_reference", res_type, false, join);
-            in_list(sql, "param", params, false);
-            sql.push(" AND target_type = 'Patient'");
-            if let Some(p) = patients {
-                in_list(sql, "target_id", p, false);
-            }
-            if !except.is_empty() {
-                in_list(sql, "target_id", except, true);
-            }
-            sql.push(")");
         }
         Condition::Nothing => {
             sql.push(" AND 1 = 0");
@@ -859,6 +925,22 @@ impl Tx<'_> {
     }
 
     /// How many current resources meet every condition.
+    /// Whether one of `members` has a care link with the patient on `day`.
+    pub fn is_linked(
+        &mut self,
+        patient: &str,
+        members: &[RefMatch],
+        day: &str,
+    ) -> Result<bool, StoreError> {
+        let mut sql = Sql::new(self.backend);
+        sql.push("SELECT COUNT(*) AS n FROM care_link WHERE patient = ")
+            .text(patient)
+            .push(" AND ");
+        links_of(&mut sql, members, day);
+        let rows: Vec<Count> = load!(&mut *self.conn, sql, Count)?;
+        Ok(rows.first().is_some_and(|c| c.n > 0))
+    }
+
     pub fn search_total(&mut self, q: &SearchQuery) -> Result<i64, StoreError> {
         let sql = filtered(self.backend, q, "COUNT(*) AS n");
         let rows: Vec<Count> = load!(&mut *self.conn, sql, Count)?;

@@ -1,0 +1,2 @@
+DROP TABLE sharing;
+DROP TABLE care_link;
