@@ -792,6 +792,14 @@ fn sort_expression(sql: &mut Sql, res_type: &str, key: &SortKey) {
 }
 
 #[derive(QueryableByName)]
+struct Target {
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    target_type: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    target_id: Option<String>,
+}
+
+#[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
@@ -984,22 +992,34 @@ impl Tx<'_> {
         param: &str,
         target_type: Option<&str>,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        use super::schema::search_reference as sr;
-        let mut query = sr::table
-            .filter(sr::res_type.eq(res_type))
-            .filter(sr::res_id.eq_any(ids))
-            .filter(sr::param.eq(param))
-            .into_boxed();
-        if let Some(t) = target_type {
-            query = query.filter(sr::target_type.eq(t));
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        let rows: Vec<(Option<String>, Option<String>)> = query
-            .select((sr::target_type, sr::target_id))
-            .distinct()
-            .load(&mut *self.conn)?;
+        let mut sql = Sql::new(self.backend);
+        sql.push("SELECT DISTINCT target_type, target_id FROM search_reference");
+        if !sql.postgres {
+            // Without statistics SQLite reads every row of the parameter through the
+            // (res_type, param) index instead of the rows of these resources: an _include
+            // would cost as much as the whole table.
+            sql.push(" INDEXED BY search_reference_resource");
+        }
+        sql.push(" WHERE res_type = ")
+            .text(res_type)
+            .push(" AND res_id IN (");
+        for (n, id) in ids.iter().enumerate() {
+            if n > 0 {
+                sql.push(", ");
+            }
+            sql.text(id);
+        }
+        sql.push(") AND param = ").text(param);
+        if let Some(t) = target_type {
+            sql.push(" AND target_type = ").text(t);
+        }
+        let rows: Vec<Target> = load!(&mut *self.conn, sql, Target)?;
         Ok(rows
             .into_iter()
-            .filter_map(|(t, id)| Some((t?, id?)))
+            .filter_map(|r| Some((r.target_type?, r.target_id?)))
             .collect())
     }
 
