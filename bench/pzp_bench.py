@@ -40,6 +40,8 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pzp_dataset  # noqa: E402  (the dataset generator beside this file)
 
+from search_scale import free_port  # shared with the older benchmark
+
 JSON = "application/fhir+json"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"
 RESOURCE_TYPES = ["Patient", "RelatedPerson", "Encounter", "Procedure", "Consent",
@@ -144,12 +146,6 @@ class Client:
         if status != 200:
             raise RuntimeError(f"GET {path}: {status} {body[:500]!r}")
         return json.loads(body)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_psql(database_url, sql, capture=False):

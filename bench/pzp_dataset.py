@@ -38,6 +38,8 @@ import json
 import random
 import sys
 
+from generate import _coding, _date, _ref  # shared with the older benchmark
+
 BSN = "http://fhir.nl/fhir/NamingSystem/bsn"
 UZI = "http://fhir.nl/fhir/NamingSystem/uzi-nr-pers"
 URA = "http://fhir.nl/fhir/NamingSystem/ura"
@@ -154,21 +156,6 @@ KIN = {
 }
 PHASES = [("palliative", "palliatieve fase", 0.7), ("terminal", "terminale fase", 0.2),
           ("dying", "stervensfase", 0.1)]
-
-
-def _coding(code, display, system=SNOMED):
-    return {"coding": [{"system": system, "code": code, "display": display}]}
-
-
-def _date(rng, first_year, last_year):
-    return f"{rng.randint(first_year, last_year)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-
-
-def _ref(res_type, res_id, display=None):
-    ref = {"reference": f"{res_type}/{res_id}"}
-    if display:
-        ref["display"] = display
-    return ref
 
 
 def _phone(rng, mobile):
