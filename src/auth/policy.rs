@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::scope::Permission;
 use super::{Principal, Role, BSN, URA, UZI};
 use crate::error::{ErrorKind, FhirError};
+use crate::search::patient_id;
 use crate::store::{Condition, Patients, RefMatch, SearchQuery, Tx};
 
 /// How sharing between organisations is decided (`PZP_CONSENT_MODE`).
@@ -239,7 +240,11 @@ pub fn patients_of(resource: &Value) -> Vec<String> {
                 .collect();
         }
         for v in values {
-            if let Some(id) = patient_id(v.get("reference").and_then(Value::as_str)) {
+            if let Some(id) = v
+                .get("reference")
+                .and_then(Value::as_str)
+                .and_then(patient_id)
+            {
                 if !out.contains(&id) {
                     out.push(id);
                 }
@@ -247,14 +252,6 @@ pub fn patients_of(resource: &Value) -> Vec<String> {
         }
     }
     out
-}
-
-/// The id in a `Patient/x` reference (relative, absolute or versioned).
-fn patient_id(reference: Option<&str>) -> Option<String> {
-    let r = reference?;
-    let r = r.split("/_history/").next().unwrap_or(r);
-    let (before, id) = r.rsplit_once('/')?;
-    (before == "Patient" || before.ends_with("/Patient")).then(|| id.to_string())
 }
 
 /// One caller's access, worked out once per request from the records that establish it.
@@ -582,13 +579,7 @@ fn search(
     res_type: &str,
     conditions: Vec<Condition>,
 ) -> Result<Vec<Value>, FhirError> {
-    let found = tx.search(&SearchQuery {
-        res_type: res_type.into(),
-        conditions,
-        sort: Vec::new(),
-        after: None,
-        limit: 100_000,
-    })?;
+    let found = tx.search(&SearchQuery::unsorted(res_type, conditions, 100_000))?;
     Ok(found
         .iter()
         .map(crate::store::Version::resource)

@@ -244,13 +244,11 @@ pub(crate) fn require_visible(
             None => false,
         },
         Some(_) => !tx
-            .search(&SearchQuery {
-                res_type: res_type.into(),
-                conditions: vec![Condition::Id(vec![id.to_string()]), condition],
-                sort: Vec::new(),
-                after: None,
-                limit: 1,
-            })?
+            .search(&SearchQuery::unsorted(
+                res_type,
+                vec![Condition::Id(vec![id.to_string()]), condition],
+                1,
+            ))?
             .is_empty(),
     };
     if seen {
@@ -448,13 +446,7 @@ pub(crate) fn by_canonical(
     if let Some(v) = version {
         conditions.push(Condition::token("version", None, v));
     }
-    let found = tx.search(&SearchQuery {
-        res_type: res_type.into(),
-        conditions,
-        sort: Vec::new(),
-        after: None,
-        limit: 1,
-    })?;
+    let found = tx.search(&SearchQuery::unsorted(res_type, conditions, 1))?;
     Ok(found.into_iter().next())
 }
 

@@ -161,13 +161,11 @@ pub(crate) fn visible_many(
     }
     match access.visible(res_type) {
         None => Ok(tx.current_many(res_type, ids)?),
-        Some(condition) => Ok(tx.search(&SearchQuery {
-            res_type: res_type.into(),
-            conditions: vec![Condition::Id(ids.to_vec()), condition],
-            sort: Vec::new(),
-            after: None,
-            limit: ids.len() as i64,
-        })?),
+        Some(condition) => Ok(tx.search(&SearchQuery::unsorted(
+            res_type,
+            vec![Condition::Id(ids.to_vec()), condition],
+            ids.len() as i64,
+        ))?),
     }
 }
 
@@ -679,13 +677,7 @@ pub(crate) fn matching(
             format!("a conditional interaction needs search parameters that select {res_type} resources"),
         ));
     }
-    Ok(tx.search(&SearchQuery {
-        res_type: res_type.to_string(),
-        conditions,
-        sort: Vec::new(),
-        after: None,
-        limit,
-    })?)
+    Ok(tx.search(&SearchQuery::unsorted(res_type, conditions, limit))?)
 }
 
 /// Runs a type-level search. Unknown parameters are reported in an OperationOutcome entry and

@@ -60,13 +60,7 @@ pub fn pzp_summary(store: &Store, who: &Principal, target: &Target) -> Result<Su
                 }],
             }];
             conditions.extend(rq.access.visible(res_type));
-            let found = tx.search(&SearchQuery {
-                res_type: res_type.to_string(),
-                conditions,
-                sort: Vec::new(),
-                after: None,
-                limit: 10_000,
-            })?;
+            let found = tx.search(&SearchQuery::unsorted(res_type, conditions, 10_000))?;
             let list = found
                 .iter()
                 .map(Version::resource)
@@ -77,8 +71,7 @@ pub fn pzp_summary(store: &Store, who: &Principal, target: &Target) -> Result<Su
         // What the care team, devices and MDO conclusions point at.
         let mut wanted: HashMap<String, Vec<String>> = HashMap::new();
         let want = |wanted: &mut HashMap<String, Vec<String>>, reference: Option<&str>| {
-            let parts = reference.and_then(|r| r.split("/_history/").next()?.split_once('/'));
-            if let Some((t, id)) = parts {
+            if let Some((t, id)) = reference.and_then(crate::search::type_and_id) {
                 wanted
                     .entry(t.to_string())
                     .or_default()
@@ -142,13 +135,7 @@ fn by_bsn(tx: &mut Tx, rq: &mut Request, bsn: &str) -> Result<Version, FhirError
     rq.access.require("Patient", Permission::Search)?;
     let mut conditions = vec![Condition::token("identifier", Some(BSN), bsn)];
     conditions.extend(rq.access.visible("Patient"));
-    let mut found = tx.search(&SearchQuery {
-        res_type: "Patient".into(),
-        conditions,
-        sort: Vec::new(),
-        after: None,
-        limit: 2,
-    })?;
+    let mut found = tx.search(&SearchQuery::unsorted("Patient", conditions, 2))?;
     match found.len() {
         0 => Err(FhirError::not_found(format!(
             "no patient with BSN {bsn} is known to you"
@@ -200,9 +187,9 @@ fn last_writers(
     if versions.is_empty() || rq.access.require("Provenance", Permission::Search).is_err() {
         return Ok(out);
     }
-    let found = tx.search(&SearchQuery {
-        res_type: "Provenance".into(),
-        conditions: vec![Condition::Reference {
+    let found = tx.search(&SearchQuery::unsorted(
+        "Provenance",
+        vec![Condition::Reference {
             param: "target".into(),
             values: versions
                 .iter()
@@ -212,10 +199,8 @@ fn last_writers(
                 })
                 .collect(),
         }],
-        sort: Vec::new(),
-        after: None,
-        limit: 100_000,
-    })?;
+        100_000,
+    ))?;
     let mut newest: HashMap<String, (String, Value)> = HashMap::new();
     for p in found.iter().map(Version::resource) {
         let p = p?;
@@ -233,7 +218,10 @@ fn last_writers(
             let Some(r) = t.get("reference").and_then(Value::as_str) else {
                 continue;
             };
-            let key = r.split("/_history/").next().unwrap_or(r).to_string();
+            let Some((t, id)) = crate::search::type_and_id(r) else {
+                continue;
+            };
+            let key = format!("{t}/{id}");
             if newest.get(&key).is_none_or(|(at, _)| *at < recorded) {
                 newest.insert(key, (recorded.clone(), p.clone()));
             }

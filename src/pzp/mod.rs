@@ -121,11 +121,9 @@ fn recorded(tx: &mut Tx, patient: &str) -> Result<Vec<Central>, FhirError> {
         .collect())
 }
 
-/// The patient id of a `Patient/x` reference (relative or absolute).
+/// The patient id of a `Patient/x` reference element's text.
 fn reference_id(reference: Option<&Value>) -> Option<String> {
-    let r = reference?.as_str()?;
-    let (before, id) = r.rsplit_once('/')?;
-    (before == "Patient" || before.ends_with("/Patient")).then(|| id.to_string())
+    crate::search::patient_id(reference?.as_str()?)
 }
 
 /// The current resources of `res_type` whose `param` refers to the patient, optionally only
@@ -147,13 +145,7 @@ fn of_patient(
     if let Some(code) = code {
         conditions.push(Condition::token("code", Some(SNOMED), code));
     }
-    let found = tx.search(&SearchQuery {
-        res_type: res_type.into(),
-        conditions,
-        sort: Vec::new(),
-        after: None,
-        limit: 10_000,
-    })?;
+    let found = tx.search(&SearchQuery::unsorted(res_type, conditions, 10_000))?;
     Ok(found
         .iter()
         .map(Version::resource)
@@ -172,10 +164,7 @@ pub fn care_links(resource: &Value) -> Vec<CareLink> {
     };
     let member = |r: &Value| -> Option<RefMatch> {
         if let Some(text) = r.get("reference").and_then(Value::as_str) {
-            let text = text.split("/_history/").next().unwrap_or(text);
-            let mut parts = text.rsplit('/');
-            let id = parts.next()?;
-            let target_type = parts.next()?;
+            let (target_type, id) = crate::search::type_and_id(text)?;
             return Some(RefMatch::Id {
                 target_type: Some(target_type.to_string()),
                 id: id.to_string(),

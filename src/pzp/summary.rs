@@ -102,6 +102,13 @@ fn reference(v: &Value) -> String {
     )
 }
 
+/// The `Type/id` a reference names, as [`Sources::referenced`] is keyed.
+fn key(reference: &str) -> String {
+    crate::search::type_and_id(reference)
+        .map(|(t, id)| format!("{t}/{id}"))
+        .unwrap_or_default()
+}
+
 fn codings(concept: Option<&Value>) -> Vec<&Value> {
     concept
         .and_then(|c| c.get("coding"))
@@ -497,11 +504,7 @@ pub fn compose(sources: &Sources) -> Summary {
             Some("active" | "intended" | "completed") | None
         )
     }) {
-        let device = text(d, "/device/reference").and_then(|r| {
-            sources
-                .referenced
-                .get(r.split("/_history/").next().unwrap_or(r))
-        });
+        let device = text(d, "/device/reference").and_then(|r| sources.referenced.get(&key(r)));
         let what = device
             .and_then(|dev| words(dev.get("type")))
             .or_else(|| text(d, "/device/display").map(str::to_string))
@@ -610,13 +613,13 @@ pub fn compose(sources: &Sources) -> Summary {
                 continue;
             };
             let member_ref = text(p, "/member/reference").unwrap_or_default();
-            let member = sources.referenced.get(member_ref);
+            let member = sources.referenced.get(&key(member_ref));
             let practitioner = member
                 .and_then(|m| text(m, "/practitioner/reference"))
-                .and_then(|r| sources.referenced.get(r));
+                .and_then(|r| sources.referenced.get(&key(r)));
             let organization = member
                 .and_then(|m| text(m, "/organization/reference"))
-                .and_then(|r| sources.referenced.get(r));
+                .and_then(|r| sources.referenced.get(&key(r)));
             let who = practitioner
                 .and_then(name_of)
                 .or_else(|| member.and_then(name_of))
@@ -671,7 +674,7 @@ pub fn compose(sources: &Sources) -> Summary {
                         .is_some_and(|p| p.ends_with("/pzp-mdo-conclusion"))
                 })
                 || text(c, "/encounter/reference")
-                    .and_then(|r| sources.referenced.get(r))
+                    .and_then(|r| sources.referenced.get(&key(r)))
                     .is_some_and(|e| {
                         e.get("type")
                             .and_then(Value::as_array)

@@ -16,4 +16,5 @@ mod tests;
 
 pub use date::date_range;
 pub use extract::{extract, normalize, IndexEntry, IndexValue};
+pub use reference::{patient_id, type_and_id};
 pub use registry::{param, params, ParamType, SearchParam};

@@ -52,6 +52,20 @@ pub(crate) fn parse(reference: &str) -> Target<'_> {
     }
 }
 
+/// The type and id a literal reference names (relative, absolute, or with `_history`).
+pub fn type_and_id(reference: &str) -> Option<(&str, &str)> {
+    let t = parse(reference);
+    Some((t.resource_type?, t.id?))
+}
+
+/// The id of the Patient a literal reference names.
+pub fn patient_id(reference: &str) -> Option<String> {
+    match type_and_id(reference)? {
+        ("Patient", id) => Some(id.to_string()),
+        _ => None,
+    }
+}
+
 /// A resource type name: `Patient`, `DocumentReference`.
 pub(crate) fn is_type(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_uppercase()) && s.bytes().all(|b| b.is_ascii_alphabetic())

@@ -218,6 +218,19 @@ pub struct SearchQuery {
     pub limit: i64,
 }
 
+impl SearchQuery {
+    /// Up to `limit` resources of `res_type` that meet every condition, in no set order.
+    pub fn unsorted(res_type: &str, conditions: Vec<Condition>, limit: i64) -> SearchQuery {
+        SearchQuery {
+            res_type: res_type.to_string(),
+            conditions,
+            sort: Vec::new(),
+            after: None,
+            limit,
+        }
+    }
+}
+
 /// A value bound to a placeholder.
 enum Bind {
     Text(String),
