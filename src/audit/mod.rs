@@ -46,14 +46,19 @@ impl Event {
 
     /// Notes a version read or written and the patients it belongs to.
     pub fn touched(&mut self, v: &Version) {
+        self.saw(v, v.resource().ok().as_ref());
+    }
+
+    /// [`Self::touched`] for a version whose resource the caller has already read.
+    pub fn saw(&mut self, v: &Version, resource: Option<&Value>) {
         let what = format!("{}/{}/_history/{}", v.res_type, v.res_id, v.version);
         let plain = format!("{}/{}", v.res_type, v.res_id);
         self.resources.retain(|r| *r != plain);
         if !self.resources.contains(&what) {
             self.resources.push(what);
         }
-        if let Ok(resource) = v.resource() {
-            self.patients_of(&resource);
+        if let Some(resource) = resource {
+            self.patients_of(resource);
         }
     }
 

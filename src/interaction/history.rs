@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{audited, check_id, check_type, format_instant, require_visible};
+use super::{audited, check_id, check_type, format_instant, visible_current};
 use crate::audit::Event;
 use crate::auth::scope::Permission;
 use crate::auth::{Principal, Role};
@@ -87,8 +87,7 @@ pub fn history(
         match &scope {
             HistoryScope::Instance(t, id) => {
                 rq.access.require(t, Permission::Read)?;
-                require_visible(tx, &rq.access, t, id)?;
-                if tx.current(t, id)?.is_none() {
+                if visible_current(tx, &rq.access, t, id)?.is_none() {
                     return Err(FhirError::not_found(format!("{t}/{id} does not exist")));
                 }
                 return Ok(None);

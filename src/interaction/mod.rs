@@ -225,37 +225,44 @@ pub(crate) fn audited<T>(
     result
 }
 
-/// 404 unless the caller may see `res_type/id` (when it exists). A deleted resource is seen
-/// by the organisations that recorded it.
-pub(crate) fn require_visible(
+/// The current version of `res_type/id` (possibly a deletion), or `None` when it never
+/// existed; 404 when it exists but the caller may not see it.
+pub(crate) fn visible_current(
     tx: &mut Tx,
     access: &Access,
     res_type: &str,
     id: &str,
-) -> Result<(), FhirError> {
-    let Some(condition) = access.visible(res_type) else {
+) -> Result<Option<Version>, FhirError> {
+    let current = tx.current(res_type, id)?;
+    if let Some(v) = &current {
+        require_visible(tx, access, v)?;
+    }
+    Ok(current)
+}
+
+/// 404 unless the caller may see this version's resource. A deleted resource is seen by the
+/// organisations that recorded it.
+pub(crate) fn require_visible(tx: &mut Tx, access: &Access, v: &Version) -> Result<(), FhirError> {
+    let Some(condition) = access.visible(&v.res_type) else {
         return Ok(());
     };
-    let current = tx.current(res_type, id)?;
-    let seen = match &current {
-        None => return Ok(()),
-        Some(v) if v.deleted => match &access.who.ura {
-            Some(ura) => tx.is_recorded_by(res_type, id, ura)?,
-            None => false,
-        },
-        Some(_) => !tx
+    let seen = match &access.who.ura {
+        _ if !v.deleted => !tx
             .search(&SearchQuery::unsorted(
-                res_type,
-                vec![Condition::Id(vec![id.to_string()]), condition],
+                &v.res_type,
+                vec![Condition::Id(vec![v.res_id.clone()]), condition],
                 1,
             ))?
             .is_empty(),
+        Some(ura) => tx.is_recorded_by(&v.res_type, &v.res_id, ura)?,
+        None => false,
     };
     if seen {
         Ok(())
     } else {
         Err(FhirError::not_found(format!(
-            "{res_type}/{id} does not exist"
+            "{}/{} does not exist",
+            v.res_type, v.res_id
         )))
     }
 }
@@ -289,17 +296,12 @@ pub(crate) fn read_in(
     check_type(res_type)?;
     check_id(id)?;
     rq.access.require(res_type, Permission::Read)?;
-    require_visible(tx, &rq.access, res_type, id)?;
-    let v = current_in(tx, res_type, id)?;
-    rq.event.touched(&v);
-    Ok(v)
-}
-
-/// The current version, 410 when deleted, 404 when it never existed.
-fn current_in(tx: &mut Tx, res_type: &str, id: &str) -> Result<Version, FhirError> {
-    match tx.current(res_type, id)? {
+    match visible_current(tx, &rq.access, res_type, id)? {
         Some(v) if v.deleted => Err(gone(&v)),
-        Some(v) => Ok(v),
+        Some(v) => {
+            rq.event.touched(&v);
+            Ok(v)
+        }
         None => Err(FhirError::not_found(format!(
             "{res_type}/{id} does not exist"
         ))),
@@ -331,7 +333,7 @@ pub(crate) fn vread_in(
     check_type(res_type)?;
     check_id(id)?;
     rq.access.require(res_type, Permission::Read)?;
-    require_visible(tx, &rq.access, res_type, id)?;
+    visible_current(tx, &rq.access, res_type, id)?;
     let version: i64 = vid.parse().ok().filter(|v| *v > 0).ok_or_else(|| {
         FhirError::bad_request(
             "value",
@@ -555,8 +557,8 @@ pub(crate) fn write_checked(
 ) -> Result<Written, FhirError> {
     conformance::writable(res_type, id)?;
     let before = tx.current(res_type, id)?.filter(|v| !v.deleted);
-    if before.is_some() {
-        require_visible(tx, &rq.access, res_type, id)?;
+    if let Some(v) = &before {
+        require_visible(tx, &rq.access, v)?;
     }
     let permission = match (change, &before) {
         (Change::Delete, _) => Permission::Delete,
@@ -572,8 +574,12 @@ pub(crate) fn write_checked(
         Some(v) => patients_of(&v.resource()?),
         None => Vec::new(),
     };
-    let after_patients = match written.version.content {
-        Some(_) => patients_of(&written.version.resource()?),
+    let content = match written.version.content {
+        Some(_) => Some(written.version.resource()?),
+        None => None,
+    };
+    let after_patients = match &content {
+        Some(r) => patients_of(r),
         None => before_patients.clone(),
     };
     rq.access.may_write(
@@ -585,10 +591,6 @@ pub(crate) fn write_checked(
         before.is_some(),
     )?;
     // Only now, after the check, do the links this version states count for access.
-    let content = match written.version.content {
-        Some(_) => Some(written.version.resource()?),
-        None => None,
-    };
     if matches!(res_type, "CareTeam" | "EpisodeOfCare") {
         let links = content
             .as_ref()
@@ -604,7 +606,7 @@ pub(crate) fn write_checked(
         tx.recorded_by(res_type, id, ura)?;
     }
     audit::provenance(tx, rq.access.who, &written.version)?;
-    rq.event.touched(&written.version);
+    rq.event.saw(&written.version, content.as_ref());
     for p in before_patients {
         if !rq.event.patients.contains(&p) {
             rq.event.patients.push(p);

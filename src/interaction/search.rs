@@ -784,9 +784,6 @@ pub(crate) fn search_in(
         }
     }
     let extra = included(tx, &rq.access, res_type, params, &found)?;
-    for v in found.iter().chain(&extra) {
-        rq.event.touched(v);
-    }
     let mut entries = Vec::with_capacity(found.len() + extra.len() + 1);
     let modes = found
         .iter()
@@ -794,6 +791,7 @@ pub(crate) fn search_in(
         .chain(extra.iter().map(|v| (v, "include")));
     for (v, mode) in modes {
         let mut resource = v.resource()?;
+        rq.event.saw(v, Some(&resource));
         if mode == "match" {
             shape(&mut resource, summary, elements.as_deref());
         }
