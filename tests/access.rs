@@ -181,13 +181,7 @@ async fn found(app: &TestApp, token: &str, path: &str) -> Vec<String> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|e| {
-            format!(
-                "{}/{}",
-                e["resource"]["resourceType"].as_str().unwrap(),
-                e["resource"]["id"].as_str().unwrap()
-            )
-        })
+        .map(|e| path_of(&e["resource"]))
         .filter(|r| !r.starts_with("OperationOutcome"))
         .collect();
     ids.sort();

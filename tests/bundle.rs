@@ -29,11 +29,7 @@ fn post(full_url: &str, resource: Value) -> Value {
 }
 
 fn put(resource: Value) -> Value {
-    let url = format!(
-        "{}/{}",
-        resource["resourceType"].as_str().unwrap(),
-        resource["id"].as_str().unwrap()
-    );
+    let url = path_of(&resource);
     json!({"resource": resource, "request": {"method": "PUT", "url": url}})
 }
 

@@ -20,11 +20,7 @@ async fn round_trip(app: &TestApp) {
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy();
         let input: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-        let path = format!(
-            "{}/{}",
-            input["resourceType"].as_str().unwrap(),
-            input["id"].as_str().unwrap()
-        );
+        let path = path_of(&input);
         let put = app.put_json(&path, &input).await;
         if input["resourceType"] == "AuditEvent" {
             // The audit trail is the server's own; no client writes into it.

@@ -38,7 +38,7 @@ fn patient_with_primitive_extension() -> Value {
 backend_tests! {
     async fn json_in_xml_out_and_back(app) {
         for resource in [observation(), patient_with_primitive_extension()] {
-            let path = format!("{}/{}", resource["resourceType"].as_str().unwrap(), resource["id"].as_str().unwrap());
+            let path = path_of(&resource);
             app.put_json(&path, &resource).await.expect(201);
             let xml = app.get_with(&path, &[("Accept", FHIR_XML)]).await.expect(200);
             assert!(xml.header("content-type").unwrap().starts_with(FHIR_XML));

@@ -48,14 +48,6 @@ fn example(res_type: &str) -> Value {
         .unwrap()
 }
 
-fn path_of(r: &Value) -> String {
-    format!(
-        "{}/{}",
-        r["resourceType"].as_str().unwrap(),
-        r["id"].as_str().unwrap()
-    )
-}
-
 fn treatment_directive() -> Value {
     json!({"resourceType": "Consent", "id": "td", "status": "active",
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "treatment"}]},

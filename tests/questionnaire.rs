@@ -83,7 +83,7 @@ backend_tests! {
         // The Questionnaire first, so that the responses to its version are checked.
         all.sort_by_key(|r| r["resourceType"] != "Questionnaire");
         for r in &all {
-            let path = format!("{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap());
+            let path = path_of(r);
             app.put_json(&path, r).await.expect(201);
         }
         // The checked one really was checked: breaking it is refused.

@@ -73,13 +73,7 @@ fn included(b: &Value) -> Vec<String> {
         .map(|e| {
             e.iter()
                 .filter(|e| e["search"]["mode"] == "include")
-                .map(|e| {
-                    format!(
-                        "{}/{}",
-                        e["resource"]["resourceType"].as_str().unwrap(),
-                        e["resource"]["id"].as_str().unwrap()
-                    )
-                })
+                .map(|e| path_of(&e["resource"]))
                 .collect()
         })
         .unwrap_or_default();

@@ -51,13 +51,7 @@ fn entries(document: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| {
-            format!(
-                "{}/{}",
-                e["resource"]["resourceType"].as_str().unwrap(),
-                e["resource"]["id"].as_str().unwrap()
-            )
-        })
+        .map(|e| path_of(&e["resource"]))
         .collect()
 }
 

@@ -201,12 +201,7 @@ impl TestApp {
     /// Stores each resource under its own id; each must be new.
     pub async fn put_all(&self, resources: Vec<Value>) {
         for r in resources {
-            let path = format!(
-                "{}/{}",
-                r["resourceType"].as_str().unwrap(),
-                r["id"].as_str().unwrap()
-            );
-            self.put_json(&path, &r).await.expect(201);
+            self.put_json(&path_of(&r), &r).await.expect(201);
         }
     }
 
@@ -294,6 +289,15 @@ impl TestApp {
     pub async fn delete(&self, path: &str) -> Resp {
         self.send(Method::DELETE, path, &[], None).await
     }
+}
+
+/// A resource's `Type/id`.
+pub fn path_of(r: &Value) -> String {
+    format!(
+        "{}/{}",
+        r["resourceType"].as_str().unwrap(),
+        r["id"].as_str().unwrap()
+    )
 }
 
 /// The `shared/conformance` fixtures beside the repository, if this checkout has them.
