@@ -142,6 +142,78 @@ def _name(rng, use_partner):
     }
 
 
+def treatment_directive(res_id, status, patient_ref, when, kind, parties, code, display):
+    """An ACP-TreatmentDirective Consent: `kind` (permit/deny) of treatment `code`, agreed by
+    `parties`."""
+    return {
+        "resourceType": "Consent", "id": res_id,
+        "meta": {"profile": [IG + "ACP-TreatmentDirective"]},
+        "status": status,
+        "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "treatment"}]},
+        "category": [{"coding": [{"system": SNOMED, "code": TREATMENT_DIRECTIVE_CATEGORY}]}],
+        "patient": patient_ref,
+        "dateTime": when,
+        "policy": [{"uri": "https://wetten.overheid.nl/"}],
+        "provision": {
+            "type": kind,
+            "actor": [
+                {"role": {"coding": [{"system": ROLE_CODE, "code": "CONSENTER"}]},
+                 "reference": party} for party in parties],
+            "code": [_coding(code, display)],
+        },
+    }
+
+
+def place_of_death(rng):
+    """(code, profile, value) of an ACP-PreferredPlaceOfDeath Observation."""
+    return (_coding("395091006", "gewenste plek van overlijden"), "ACP-PreferredPlaceOfDeath",
+            {"valueCodeableConcept": _coding(*rng.choice(PLACES_OF_DEATH))})
+
+
+def care_wishes(wish):
+    """(code, profile, value) of an ACP-SpecificCareWishes Observation."""
+    return (_coding("153851000146100",
+                    "wensen en verwachtingen met betrekking tot uitkomst van behandeling"),
+            "ACP-SpecificCareWishes", {"valueString": wish,
+                                       "method": _coding("370819000", "vaststellen van persoonlijke "
+                                                         "waarden en wensen met betrekking tot zorg")})
+
+
+def legally_capable(capable):
+    """(code, profile, value) of an ACP-LegallyCapable Observation."""
+    return (_coding("665671000146101",
+                    "juridisch in staat om beslissingen te nemen over medische behandelingen"),
+            "ACP-LegallyCapable", {"valueBoolean": capable})
+
+
+def observations_of(prefix, observations, patient_ref, enc, visit, performer):
+    """The Observations `prefix`-1, -2, ... of one conversation, from (code, profile, value)."""
+    return [{
+        "resourceType": "Observation", "id": f"{prefix}-{k}",
+        "meta": {"profile": [IG + profile]},
+        "status": "final",
+        "code": code,
+        "subject": patient_ref,
+        "encounter": _ref("Encounter", enc),
+        "effectiveDateTime": visit,
+        "performer": [performer],
+        **value,
+    } for k, (code, profile, value) in enumerate(observations, start=1)]
+
+
+def policy_goal(res_id, patient_ref, visit, rng):
+    """An ACP-MedicalPolicyGoal Goal."""
+    return {
+        "resourceType": "Goal", "id": res_id,
+        "meta": {"profile": [IG + "ACP-MedicalPolicyGoal"]},
+        "lifecycleStatus": "active",
+        "category": [_coding("713603004", "advance care planning")],
+        "description": _coding(*rng.choice(POLICY_GOALS)),
+        "subject": patient_ref,
+        "statusDate": visit,
+    }
+
+
 def patient_record(number, seed):
     """The ten resources of patient `number`, the Patient first."""
     rng = random.Random(f"{seed}-{number}")
@@ -181,57 +253,16 @@ def patient_record(number, seed):
         },
     ]
     for k, (code, display, refuse) in enumerate(TREATMENTS, start=1):
-        resources.append({
-            "resourceType": "Consent", "id": f"cons-{n}-{k}",
-            "meta": {"profile": [IG + "ACP-TreatmentDirective"]},
-            "status": "active",
-            "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "treatment"}]},
-            "category": [{"coding": [{"system": SNOMED, "code": TREATMENT_DIRECTIVE_CATEGORY}]}],
-            "patient": patient_ref,
-            "dateTime": visit,
-            "policy": [{"uri": "https://wetten.overheid.nl/"}],
-            "provision": {
-                "type": "deny" if rng.random() < refuse else "permit",
-                "actor": [
-                    {"role": {"coding": [{"system": ROLE_CODE, "code": "CONSENTER"}]},
-                     "reference": patient_ref},
-                ],
-                "code": [_coding(code, display)],
-            },
-        })
+        kind = "deny" if rng.random() < refuse else "permit"
+        resources.append(treatment_directive(f"cons-{n}-{k}", "active", patient_ref, visit, kind,
+                                             [patient_ref], code, display))
     observations = [
-        (_coding("395091006", "gewenste plek van overlijden"), "ACP-PreferredPlaceOfDeath",
-         {"valueCodeableConcept": _coding(*rng.choice(PLACES_OF_DEATH))}),
-        (_coding("153851000146100",
-                 "wensen en verwachtingen met betrekking tot uitkomst van behandeling"),
-         "ACP-SpecificCareWishes", {"valueString": rng.choice(CARE_WISHES),
-                                    "method": _coding("370819000", "vaststellen van persoonlijke "
-                                                      "waarden en wensen met betrekking tot zorg")}),
-        (_coding("665671000146101",
-                 "juridisch in staat om beslissingen te nemen over medische behandelingen"),
-         "ACP-LegallyCapable", {"valueBoolean": rng.random() < 0.9}),
+        place_of_death(rng),
+        care_wishes(rng.choice(CARE_WISHES)),
+        legally_capable(rng.random() < 0.9),
     ]
-    for k, (code, profile, value) in enumerate(observations, start=1):
-        resources.append({
-            "resourceType": "Observation", "id": f"obs-{n}-{k}",
-            "meta": {"profile": [IG + profile]},
-            "status": "final",
-            "code": code,
-            "subject": patient_ref,
-            "encounter": _ref("Encounter", enc),
-            "effectiveDateTime": visit,
-            "performer": [prac_ref],
-            **value,
-        })
-    resources.append({
-        "resourceType": "Goal", "id": f"goal-{n}",
-        "meta": {"profile": [IG + "ACP-MedicalPolicyGoal"]},
-        "lifecycleStatus": "active",
-        "category": [_coding("713603004", "advance care planning")],
-        "description": _coding(*rng.choice(POLICY_GOALS)),
-        "subject": patient_ref,
-        "statusDate": visit,
-    })
+    resources += observations_of(f"obs-{n}", observations, patient_ref, enc, visit, prac_ref)
+    resources.append(policy_goal(f"goal-{n}", patient_ref, visit, rng))
     assert len(resources) == RESOURCES_PER_PATIENT
     return resources
 

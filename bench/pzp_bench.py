@@ -47,6 +47,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pzp_dataset  # noqa: E402  (the dataset generator beside this file)
 
+import search_scale  # noqa: E402  (the search benchmark beside this file)
 from search_scale import free_port  # shared with the older benchmark
 
 JSON = "application/fhir+json"
@@ -164,91 +165,27 @@ def run_psql(database_url, sql, capture=False):
     return done.stdout.strip() if capture else None
 
 
-class Server:
-    """The binary under test on a free port with a database of its own, stopped on exit."""
+class Server(search_scale.Server):
+    """The binary under test on a free port with a database of its own, stopped on exit; as in
+    the search benchmark, but a missing token is an error and a failed run shows the log."""
 
     peer = "pzp"
     count_query = "_count=1"  # the search parameters that make a searchset carry `total`
 
-    def __init__(self, binary, postgres_url=None):
-        self.binary = os.path.abspath(binary)
-        self.postgres_url = postgres_url
-        self.port = free_port()
-
     def __enter__(self):
-        self.dir = tempfile.TemporaryDirectory(prefix="pzp-bench-")
-        env = dict(os.environ, PZP_BIND=f"127.0.0.1:{self.port}", PZP_DATA_DIR=self.dir.name)
-        env.setdefault("RUST_LOG", "warn")  # a log line per request would be measured too
-        self.schema = None
-        if self.postgres_url:
-            self.schema = f"pzpbench_{secrets.token_hex(4)}"
-            run_psql(self.postgres_url, f"CREATE SCHEMA {self.schema}")
-            sep = "&" if "?" in self.postgres_url else "?"
-            env["PZP_DATABASE_URL"] = (
-                f"{self.postgres_url}{sep}options=-csearch_path%3D{self.schema}")
-        else:
-            env["PZP_DATABASE_URL"] = f"sqlite://{os.path.join(self.dir.name, 'pzp.sqlite')}"
-        self.log_path = os.path.join(self.dir.name, "server.log")
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen([self.binary], env=env, stdout=self.log,
-                                        stderr=subprocess.STDOUT, cwd=self.dir.name)
-        try:
-            self._wait_ready()
-            global TOKEN
-            minted = subprocess.run([self.binary, "token", "--minutes", "720"], env=env,
-                                    capture_output=True, text=True, cwd=self.dir.name)
-            if minted.returncode != 0:
-                raise RuntimeError(f"pzp-fhir token failed: {minted.stderr}")
-            TOKEN = minted.stdout.strip()
-        except BaseException:
+        super().__enter__()
+        global TOKEN
+        TOKEN = search_scale.TOKEN
+        if not TOKEN:
             self.__exit__(None, None, None)
-            raise
+            raise RuntimeError("pzp-fhir token printed no token")
         return self
-
-    def _wait_ready(self, timeout=120, path="/ready"):
-        deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.port}{path}"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server not ready after {timeout} s:\n{self.log_tail()}")
-
-    def log_tail(self):
-        self.log.flush()
-        with open(self.log_path, "rb") as f:
-            return f.read()[-3000:].decode(errors="replace")
-
-    def analyze(self):
-        """Planner statistics after the bulk load, as autovacuum would gather them."""
-        if self.schema:
-            run_psql(self.postgres_url, f"""DO $$ DECLARE t text; BEGIN
-                FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = '{self.schema}' LOOP
-                    EXECUTE format('ANALYZE %I.%I', '{self.schema}', t);
-                END LOOP; END $$""")
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None and exc_type is not KeyboardInterrupt:
             progress(f"the server's log (RUST_LOG={os.environ.get('RUST_LOG', 'warn')}), "
                      f"last lines:\n{self.log_tail()}")
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-        if self.schema:
-            run_psql(self.postgres_url,
-                     f"SET client_min_messages = warning; DROP SCHEMA {self.schema} CASCADE")
-        self.dir.cleanup()
+        super().__exit__(exc_type, exc, tb)
 
 
 def hfs_data_dir(definitions, target):

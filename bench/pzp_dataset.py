@@ -38,13 +38,15 @@ import json
 import random
 import sys
 
-from generate import _coding, _date, _ref  # shared with the older benchmark
+from generate import (  # shared with the older benchmark
+    CONSENT_SCOPE, PLACES_OF_DEATH, TREATMENT_DIRECTIVE_CATEGORY, _coding, _date, _ref,
+    care_wishes, legally_capable, observations_of, place_of_death, policy_goal,
+    treatment_directive)
 
 BSN = "http://fhir.nl/fhir/NamingSystem/bsn"
 UZI = "http://fhir.nl/fhir/NamingSystem/uzi-nr-pers"
 URA = "http://fhir.nl/fhir/NamingSystem/ura"
 SNOMED = "http://snomed.info/sct"
-CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 NULL_FLAVOR = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
 CONTACT_ROLE = "urn:oid:2.16.840.1.113883.2.4.3.11.22.472"
@@ -52,7 +54,6 @@ AGB_SPECIALTY = "urn:oid:2.16.840.1.113883.2.4.6.7"
 CARE_TEAM_ROLE = "https://pzp-fhir.nl/fhir/CodeSystem/care-team-role"
 PHASE_EXT = "https://pzp-fhir.nl/fhir/StructureDefinition/palliative-phase"
 PHASE_SYSTEM = "https://pzp-fhir.nl/fhir/CodeSystem/palliative-phase"
-TREATMENT_DIRECTIVE_CATEGORY = "129125009"
 IG = "https://api.iknl.nl/docs/pzp/r4/StructureDefinition/"
 PZP = "https://pzp-fhir.nl/fhir/StructureDefinition/"
 EXT = "http://hl7.org/fhir/StructureDefinition/"
@@ -113,10 +114,6 @@ TREATMENTS = [
     ("281789004", "antibiotische therapie", 0.2),
     ("116762002", "toediening van bloedproduct", 0.3),
 ]
-PLACES_OF_DEATH = [
-    ("264362003", "thuis"), ("22232009", "ziekenhuis"),
-    ("108344006", "verpleeghuis en/of locatie voor ambulante zorg"), ("284546000", "hospice"),
-]
 EUTHANASIA = [
     (SNOMED, "340181000146102", "heeft euthanasieverklaring"),
     (SNOMED, "340201000146103", "wil geen euthanasie"),
@@ -125,10 +122,6 @@ EUTHANASIA = [
 ]
 ORGAN_DONATION = [(SNOMED, "373066001", "ja"), (SNOMED, "373067005", "nee"),
                   (NULL_FLAVOR, "UNK", "onbekend")]
-POLICY_GOALS = [
-    ("385987000", "zorg bij ziekte en/of letsel"), ("1351964001", "levensverlengende behandeling"),
-    ("713148004", "voorkomen en behandelen van symptomen"),
-]
 CARE_WISHES = [
     "Wil zo lang mogelijk thuis blijven wonen, met hulp van de thuiszorg.",
     "Vindt het belangrijk om helder te blijven; liever minder pijnstilling dan suf zijn.",
@@ -386,39 +379,16 @@ def patient_record(number, seed):
         versions.append(("active", visit, "deny" if rng.random() < refuse else "permit"))
         for status, when, kind in versions:
             k += 1
-            resources.append({
-                "resourceType": "Consent", "id": f"{pat}-cons-{k}",
-                "meta": {"profile": [IG + "ACP-TreatmentDirective"]},
-                "status": status,
-                "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "treatment"}]},
-                "category": [{"coding": [{"system": SNOMED,
-                                          "code": TREATMENT_DIRECTIVE_CATEGORY}]}],
-                "patient": patient_ref,
-                "dateTime": when,
-                "policy": [{"uri": "https://wetten.overheid.nl/"}],
-                "provision": {
-                    "type": kind,
-                    "actor": [
-                        {"role": {"coding": [{"system": ROLE_CODE, "code": "CONSENTER"}]},
-                         "reference": party} for party in parties],
-                    "code": [_coding(code, display)],
-                },
-            })
+            resources.append(treatment_directive(f"{pat}-cons-{k}", status, patient_ref, when,
+                                                 kind, parties, code, display))
 
     observations = [
-        (_coding("395091006", "gewenste plek van overlijden"), "ACP-PreferredPlaceOfDeath",
-         {"valueCodeableConcept": _coding(*rng.choice(PLACES_OF_DEATH))}),
-        (_coding("153851000146100",
-                 "wensen en verwachtingen met betrekking tot uitkomst van behandeling"),
-         "ACP-SpecificCareWishes", {"valueString": rng.choice(CARE_WISHES),
-                                    "method": _coding("370819000", "vaststellen van persoonlijke "
-                                                      "waarden en wensen met betrekking tot zorg")}),
+        place_of_death(rng),
+        care_wishes(rng.choice(CARE_WISHES)),
         (_coding("340171000146104", "standpunt ten opzichte van euthanasie"),
          "ACP-PositionRegardingEuthanasia",
          {"valueCodeableConcept": (lambda s, c, d: _coding(c, d, s))(*rng.choice(EUTHANASIA))}),
-        (_coding("665671000146101",
-                 "juridisch in staat om beslissingen te nemen over medische behandelingen"),
-         "ACP-LegallyCapable", {"valueBoolean": capable}),
+        legally_capable(capable),
     ]
     if rng.random() < 0.5:
         observations.append((_coding("247751003", "zingeving"), "ACP-SenseOfPurpose",
@@ -430,27 +400,8 @@ def patient_record(number, seed):
             {"method": _coding("1156040003", "self reported"),
              "valueCodeableConcept": (lambda s, c, d: _coding(c, d, s))(
                  *rng.choice(ORGAN_DONATION))}))
-    for k, (code, profile, value) in enumerate(observations, start=1):
-        resources.append({
-            "resourceType": "Observation", "id": f"{pat}-obs-{k}",
-            "meta": {"profile": [IG + profile]},
-            "status": "final",
-            "code": code,
-            "subject": patient_ref,
-            "encounter": _ref("Encounter", enc),
-            "effectiveDateTime": visit,
-            "performer": [gp_ref],
-            **value,
-        })
-    resources.append({
-        "resourceType": "Goal", "id": f"{pat}-goal",
-        "meta": {"profile": [IG + "ACP-MedicalPolicyGoal"]},
-        "lifecycleStatus": "active",
-        "category": [_coding("713603004", "advance care planning")],
-        "description": _coding(*rng.choice(POLICY_GOALS)),
-        "subject": patient_ref,
-        "statusDate": visit,
-    })
+    resources += observations_of(f"{pat}-obs", observations, patient_ref, enc, visit, gp_ref)
+    resources.append(policy_goal(f"{pat}-goal", patient_ref, visit, rng))
 
     phase = rng.choices(PHASES, [p[2] for p in PHASES])[0]
     marked = _date(rng, year - 1, year - 1)

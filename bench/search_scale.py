@@ -127,9 +127,9 @@ class Server:
         TOKEN = minted.stdout.strip() if minted.returncode == 0 else None
         return self
 
-    def _wait_ready(self, timeout=120):
+    def _wait_ready(self, timeout=120, path="/ready"):
         deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.port}/ready"
+        url = f"http://127.0.0.1:{self.port}{path}"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
