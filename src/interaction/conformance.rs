@@ -50,15 +50,9 @@ pub fn publish(store: &Store) -> Result<usize, FhirError> {
 }
 
 /// Refuses changes to a resource of the package (it is the server's own definition) and to
-/// the audit trail (written by the server alone, never changed).
+/// the audit trail.
 pub fn writable(res_type: &str, id: &str) -> Result<(), FhirError> {
-    if res_type == "AuditEvent" {
-        return Err(FhirError::new(
-            ErrorKind::MethodNotAllowed,
-            "forbidden",
-            "AuditEvents are written by the server for every access and are never created, changed or deleted through the API",
-        ));
-    }
+    writable_type(res_type)?;
     if validation::package().owns(res_type, id) {
         return Err(FhirError::new(
             ErrorKind::MethodNotAllowed,
@@ -66,6 +60,18 @@ pub fn writable(res_type: &str, id: &str) -> Result<(), FhirError> {
             format!(
                 "{res_type}/{id} belongs to this server's conformance package and is read-only"
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses every change to the audit trail: it is written by the server alone.
+pub fn writable_type(res_type: &str) -> Result<(), FhirError> {
+    if res_type == "AuditEvent" {
+        return Err(FhirError::new(
+            ErrorKind::MethodNotAllowed,
+            "forbidden",
+            "AuditEvents are written by the server for every access and are never created, changed or deleted through the API",
         ));
     }
     Ok(())

@@ -492,6 +492,8 @@ fn single_match(
     query: &[(String, String)],
     base_url: &str,
 ) -> Result<Option<Version>, FhirError> {
+    // A conditional write to the audit trail is refused before anything is looked up.
+    conformance::writable_type(res_type)?;
     tx.lock(&conditional_lock(res_type))?;
     let mut found = search::matching(tx, &rq.access, res_type, query, base_url, 2)?;
     if found.len() > 1 {
@@ -652,7 +654,6 @@ pub fn update_conditional(
     check_type(res_type)?;
     let body = body_of_type(res_type, resource)?;
     body_id_is(res_type, &body, None)?;
-    conformance::writable(res_type, "")?;
     let fresh = new_id();
     let event = Event::new("update", Some(res_type));
     audited(store, who, event, |tx, rq| {
@@ -757,7 +758,6 @@ pub fn delete_conditional(
     base_url: &str,
 ) -> Result<Option<Written>, FhirError> {
     check_type(res_type)?;
-    conformance::writable(res_type, "")?;
     let event = Event::new("delete", Some(res_type));
     audited(store, who, event, |tx, rq| {
         delete_conditional_in(tx, rq, res_type, query, base_url)
