@@ -579,11 +579,7 @@ fn search(
     res_type: &str,
     conditions: Vec<Condition>,
 ) -> Result<Vec<Value>, FhirError> {
-    let found = tx.search(&SearchQuery::unsorted(res_type, conditions, 100_000))?;
-    Ok(found
-        .iter()
-        .map(crate::store::Version::resource)
-        .collect::<Result<_, _>>()?)
+    Ok(tx.search_resources(&SearchQuery::unsorted(res_type, conditions, 100_000))?)
 }
 
 /// Who the caller is as a member of care teams and episodes: the Practitioners with their

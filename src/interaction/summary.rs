@@ -187,7 +187,7 @@ fn last_writers(
     if versions.is_empty() || rq.access.require("Provenance", Permission::Search).is_err() {
         return Ok(out);
     }
-    let found = tx.search(&SearchQuery::unsorted(
+    let found = tx.search_resources(&SearchQuery::unsorted(
         "Provenance",
         vec![Condition::Reference {
             param: "target".into(),
@@ -202,8 +202,7 @@ fn last_writers(
         100_000,
     ))?;
     let mut newest: HashMap<String, (String, Value)> = HashMap::new();
-    for p in found.iter().map(Version::resource) {
-        let p = p?;
+    for p in found {
         let recorded = p
             .get("recorded")
             .and_then(Value::as_str)

@@ -145,11 +145,7 @@ fn of_patient(
     if let Some(code) = code {
         conditions.push(Condition::token("code", Some(SNOMED), code));
     }
-    let found = tx.search(&SearchQuery::unsorted(res_type, conditions, 10_000))?;
-    Ok(found
-        .iter()
-        .map(Version::resource)
-        .collect::<Result<_, _>>()?)
+    Ok(tx.search_resources(&SearchQuery::unsorted(res_type, conditions, 10_000))?)
 }
 
 /// The care links a resource states: for a CareTeam that is not inactive, each participant

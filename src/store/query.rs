@@ -946,6 +946,14 @@ impl Tx<'_> {
     }
 
     /// How many current resources meet every condition.
+    /// The resources (not the versions) a search finds.
+    pub fn search_resources(
+        &mut self,
+        q: &SearchQuery,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.search(q)?.iter().map(Version::resource).collect()
+    }
+
     /// Whether one of `members` has a care link with the patient on `day`.
     pub fn is_linked(
         &mut self,
