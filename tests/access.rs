@@ -502,6 +502,25 @@ backend_tests! {
         get(&app, &c.gp, "AuditEvent?patient=Patient/p1").await.expect(403);
     }
 
+    async fn concurrent_reads_each_leave_their_own_trace(app) {
+        // Reads that arrive together share a commit of the trail; none of their events is lost.
+        build(&app).await;
+        let c = callers(&app);
+        let reads = (0..40).map(|i| {
+            let path = if i % 2 == 0 { "Patient/p1" } else { "Consent?patient=Patient/p1" };
+            get(&app, &c.gp, path)
+        });
+        for r in futures_util::future::join_all(reads).await {
+            r.expect(200);
+        }
+        let practice = app.token_for(claims("system", None, Some(GP_URA), "system/*.rs"));
+        let agent = format!("agent:identifier={UZI}|{GP_UZI}");
+        let events = found(&app, &practice, &format!("AuditEvent?{agent}&_count=100")).await;
+        assert_eq!(events.len(), 40, "{events:?}");
+        let reads = found(&app, &practice, &format!("AuditEvent?{agent}&subtype=read&entity=Patient/p1&_count=100")).await;
+        assert_eq!(reads.len(), 20);
+    }
+
     async fn requests_without_a_valid_token_are_refused(app) {
         for (path, public) in [("metadata", true), ("health", true), ("Patient", false), ("Patient/p1", false), ("_history", false)] {
             let r = app.get_with(path, &[("Authorization", "")]).await;

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::{Principal, Role, BSN, URA, UZI};
 use crate::error::FhirError;
-use crate::store::{Change, Rendered, Tx, Version};
+use crate::store::{Appended, Change, Rendered, Store, Tx, Version};
 
 /// What a request did, collected while it runs.
 #[derive(Clone, Debug, Default)]
@@ -82,9 +82,10 @@ impl Event {
     }
 }
 
-/// Writes the AuditEvent of `event` for `who`; `failure` is the error the request was
-/// answered with, if it failed.
-pub fn record(
+/// Writes the AuditEvent of `event` for `who` inside a write's own transaction, so that the
+/// change and its trace commit together; `failure` is the error the request was answered
+/// with, if it failed.
+pub fn record_in(
     tx: &mut Tx,
     who: &Principal,
     event: &Event,
@@ -96,6 +97,36 @@ pub fn record(
         tx.recorded_by("AuditEvent", &id, ura)?;
     }
     Ok(())
+}
+
+/// [`record_in`] for a request that wrote nothing (a read, a search, a refusal): the event
+/// goes into the store's next group commit, and this returns once it is durable, so that no
+/// answer leaves the server before its trace is stored.
+pub fn record(
+    store: &Store,
+    who: &Principal,
+    event: &Event,
+    failure: Option<&FhirError>,
+) -> Result<(), FhirError> {
+    let body = audit_event(who, event, failure);
+    let id = uuid::Uuid::new_v4().to_string();
+    let render_id = id.clone();
+    store
+        .append(Appended {
+            res_type: "AuditEvent",
+            id,
+            render: Box::new(move |_, version, last_updated| {
+                Ok(server_version(&body, &render_id, version, last_updated))
+            }),
+            recorded_by: who.ura.clone(),
+        })
+        .map_err(|e| {
+            FhirError::new(
+                crate::error::ErrorKind::Unavailable,
+                "transient",
+                format!("the access could not be recorded in the audit trail, so it is refused: {e}"),
+            )
+        })
 }
 
 /// Writes the Provenance of a version just written: who (person, role, organisation), what
@@ -159,19 +190,24 @@ fn write_server_resource(
     body: &Value,
 ) -> Result<(), FhirError> {
     let render = |_: Option<&str>, version: i64, last_updated: i64| {
-        let mut resource = body.clone();
-        resource["id"] = json!(id);
-        resource["meta"] = json!({
-            "versionId": version.to_string(),
-            "lastUpdated": crate::interaction::format_instant(last_updated),
-        });
-        Ok::<_, FhirError>(Rendered {
-            index: crate::search::extract(&resource),
-            content: resource.to_string(),
-        })
+        Ok::<_, FhirError>(server_version(body, id, version, last_updated))
     };
     tx.write(Change::Create, res_type, id, None, &render)?;
     Ok(())
+}
+
+/// `body` as the stored version `version` of `id`, with its search index.
+fn server_version(body: &Value, id: &str, version: i64, last_updated: i64) -> Rendered {
+    let mut resource = body.clone();
+    resource["id"] = json!(id);
+    resource["meta"] = json!({
+        "versionId": version.to_string(),
+        "lastUpdated": crate::interaction::format_instant(last_updated),
+    });
+    Rendered {
+        index: crate::search::extract(&resource),
+        content: resource.to_string(),
+    }
 }
 
 fn audit_event(who: &Principal, event: &Event, failure: Option<&FhirError>) -> Value {

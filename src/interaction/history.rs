@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{audited, check_id, check_type, format_instant, visible_current};
+use super::{audited_read, check_id, check_type, format_instant, visible_current};
 use crate::audit::Event;
 use crate::auth::scope::Permission;
 use crate::auth::{Principal, Role};
@@ -83,7 +83,7 @@ pub fn history(
         HistoryScope::Type(t) => Event::new("history-type", Some(t)),
         HistoryScope::System => Event::new("history-system", None),
     };
-    let recorded_by = audited(store, who, event, |tx, rq| {
+    let recorded_by = audited_read(store, who, event, |tx, rq| {
         match &scope {
             HistoryScope::Instance(t, id) => {
                 rq.access.require(t, Permission::Read)?;

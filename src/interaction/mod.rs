@@ -164,7 +164,7 @@ pub fn validate(
     };
     // The warnings look at the patient's other records, so only for a record the caller works on.
     let event = Event::new("operation", Some(res_type));
-    issues.extend(audited(store, who, event, |tx, rq| {
+    issues.extend(audited_read(store, who, event, |tx, rq| {
         rq.access.require(res_type, Permission::Read)?;
         let patients = patients_of(&resource);
         let id = resource
@@ -195,34 +195,69 @@ pub(crate) struct Request<'a> {
 }
 
 /// Runs `work` in one transaction with the caller's access worked out, and writes its audit
-/// event in that same transaction, so that nothing is read or changed without a trace. A
-/// request that fails is recorded afterwards on its own, with the error. Requests that only
-/// touched directory resources (practitioners, conformance) are not audited.
+/// event in that same transaction, so that nothing is changed without a trace. A request that
+/// fails is recorded afterwards on its own, with the error.
 pub(crate) fn audited<T>(
     store: &Store,
     who: &Principal,
     event: Event,
     work: impl Fn(&mut Tx, &mut Request) -> Result<T, FhirError>,
 ) -> Result<T, FhirError> {
-    let quiet =
-        |e: &Event| e.patients.is_empty() && e.res_type.as_deref().is_some_and(is_directory);
     let result = store.transaction(|tx| {
         let mut rq = Request {
             access: Access::load(tx, who)?,
             event: event.clone(),
         };
         let out = work(tx, &mut rq)?;
-        if !quiet(&rq.event) {
-            audit::record(tx, who, &rq.event, None)?;
+        if !is_quiet(&rq.event) {
+            audit::record_in(tx, who, &rq.event, None)?;
         }
         Ok(out)
     });
     if let Err(e) = &result {
-        if let Err(failed) = store.transaction(|tx| audit::record(tx, who, &event, Some(e))) {
-            tracing::error!(error = %failed, "could not record the audit event of a failed request");
-        }
+        record_failure(store, who, &event, e);
     }
     result
+}
+
+/// [`audited`] for `work` that only reads: it runs in a read transaction, and its audit event
+/// joins the store's next group commit; the answer waits until that is durable.
+pub(crate) fn audited_read<T>(
+    store: &Store,
+    who: &Principal,
+    event: Event,
+    work: impl FnOnce(&mut Tx, &mut Request) -> Result<T, FhirError>,
+) -> Result<T, FhirError> {
+    let result = store.read(|tx| {
+        let mut rq = Request {
+            access: Access::load(tx, who)?,
+            event: event.clone(),
+        };
+        Ok::<_, FhirError>(work(tx, &mut rq).map(|out| (out, rq.event)))
+    });
+    match result.and_then(|r| r) {
+        Ok((out, done)) => {
+            if !is_quiet(&done) {
+                audit::record(store, who, &done, None)?;
+            }
+            Ok(out)
+        }
+        Err(e) => {
+            record_failure(store, who, &event, &e);
+            Err(e)
+        }
+    }
+}
+
+/// Requests that only touched directory resources (practitioners, conformance) are not audited.
+fn is_quiet(e: &Event) -> bool {
+    e.patients.is_empty() && e.res_type.as_deref().is_some_and(is_directory)
+}
+
+fn record_failure(store: &Store, who: &Principal, event: &Event, error: &FhirError) {
+    if let Err(failed) = audit::record(store, who, event, Some(error)) {
+        tracing::error!(error = %failed, "could not record the audit event of a failed request");
+    }
 }
 
 /// The current version of `res_type/id` (possibly a deletion), or `None` when it never
@@ -283,7 +318,7 @@ pub fn read(
     id: &str,
 ) -> Result<Version, FhirError> {
     let event = Event::about("read", res_type, id);
-    audited(store, who, event, |tx, rq| read_in(tx, rq, res_type, id))
+    audited_read(store, who, event, |tx, rq| read_in(tx, rq, res_type, id))
 }
 
 /// [`read`] on a connection the caller holds.
@@ -317,7 +352,7 @@ pub fn vread(
     vid: &str,
 ) -> Result<Version, FhirError> {
     let event = Event::about("vread", res_type, id);
-    audited(store, who, event, |tx, rq| {
+    audited_read(store, who, event, |tx, rq| {
         vread_in(tx, rq, res_type, id, vid)
     })
 }

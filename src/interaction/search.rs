@@ -5,7 +5,7 @@ use fhir_format::Severity;
 use serde_json::{json, Value};
 
 use super::history::{encode_query_value, page_size};
-use super::{audited, check_type, format_instant, Request};
+use super::{audited_read, check_type, format_instant, Request};
 use crate::audit::Event;
 use crate::auth::scope::Permission;
 use crate::auth::{Access, Principal};
@@ -699,7 +699,7 @@ pub fn search(
             .collect::<Vec<_>>()
             .join("&"),
     );
-    audited(store, who, event, |tx, rq| {
+    audited_read(store, who, event, |tx, rq| {
         search_in(tx, rq, res_type, params, base_url, strict)
     })
 }

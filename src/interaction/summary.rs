@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{audited, read_in, Request};
+use super::{audited_read, read_in, Request};
 use crate::audit::Event;
 use crate::auth::scope::Permission;
 use crate::auth::{Principal, BSN};
@@ -37,7 +37,7 @@ pub fn pzp_summary(store: &Store, who: &Principal, target: &Target) -> Result<Su
         Target::Id(id) => Event::about("operation", "Patient", id),
         Target::Bsn(_) => Event::new("operation", Some("Patient")),
     };
-    audited(store, who, event, |tx, rq| {
+    audited_read(store, who, event, |tx, rq| {
         let patient = match target {
             Target::Id(id) => read_in(tx, rq, "Patient", id)?,
             Target::Bsn(bsn) => by_bsn(tx, rq, bsn)?,

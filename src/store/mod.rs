@@ -1,16 +1,18 @@
 //! Storage of resource versions. Every write is one database transaction that adds a row to
 //! `resource_versions` and moves the pointer in `resources`; nothing here knows about HTTP.
 
+mod append;
 mod connection;
 mod index;
 mod query;
 mod schema;
 
-use std::sync::Mutex;
+use std::sync::{mpsc, Arc, Mutex};
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+pub use append::Appended;
 pub use connection::{parse_url, AnyConnection, Backend};
 pub use query::{
     Condition, Patients, Prefix, RefMatch, SearchQuery, SortBy, SortKey, SortValue, StringMode,
@@ -173,32 +175,40 @@ pub struct HistoryQuery {
 const WRITE_ATTEMPTS: usize = 10;
 
 pub struct Store {
+    db: Db,
+    /// Hands records to the group-commit thread (see [`append`]).
+    appender: mpsc::Sender<append::Job>,
+}
+
+/// The database itself: what both request threads and the group-commit thread need.
+#[derive(Clone)]
+struct Db {
     pool: connection::Pool,
     backend: Backend,
     /// SQLite has one writer at a time; taking turns here avoids busy errors when a deferred
     /// transaction would have to upgrade its lock.
-    sqlite_writer: Mutex<()>,
+    sqlite_writer: Arc<Mutex<()>>,
 }
 
 impl Store {
     /// Connects, creating the SQLite file if needed, and runs the backend's migrations.
     pub fn open(url: &str, pool_size: u32) -> Result<Store, StoreError> {
         let (backend, pool) = connection::open_pool(url, pool_size)?;
-        Ok(Store {
+        let db = Db {
             pool,
             backend,
-            sqlite_writer: Mutex::new(()),
-        })
+            sqlite_writer: Arc::new(Mutex::new(())),
+        };
+        let appender = append::start(db.clone());
+        Ok(Store { db, appender })
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.db.backend
     }
 
     fn conn(&self) -> Result<diesel::r2d2::PooledConnection<connection::Manager>, StoreError> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        self.db.conn()
     }
 
     /// True when the database answers a query.
@@ -231,48 +241,41 @@ impl Store {
         &self,
         work: impl Fn(&mut Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let _turn = match self.backend {
-            Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
-            Backend::Postgres => None,
-        };
-        let mut conn = self.conn()?;
-        let backend = self.backend;
-        for _ in 0..WRITE_ATTEMPTS {
-            let mut collided = false;
-            let attempt = conn.transaction(|c| {
-                let mut tx = Tx {
-                    conn: c,
-                    backend,
-                    collided: false,
-                };
-                let result = work(&mut tx);
-                collided = tx.collided;
-                result.map_err(Abort::Work)
-            });
-            match attempt {
-                Ok(value) => return Ok(value),
-                Err(Abort::Database(e)) if is_collision(&e) => continue,
-                Err(_) if collided => continue,
-                Err(Abort::Database(e)) => return Err(StoreError::from(e).into()),
-                Err(Abort::Work(e)) => return Err(e),
-            }
-        }
-        Err(StoreError::Contention("too many concurrent writers".into()).into())
+        self.db.transaction(work)
     }
 
-    /// Runs read-only `work` on one connection, so that a search, its total and its includes
-    /// see one state of the database.
+    /// Runs read-only `work` in one read transaction, so that a search, its total and its
+    /// includes see one state of the database. Readers never take the writers' turn: SQLite's
+    /// WAL gives them a snapshot, PostgreSQL a repeatable-read one.
     pub fn read<T, E: From<StoreError>>(
         &self,
         work: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        use diesel::connection::SimpleConnection;
         let mut conn = self.conn()?;
-        let mut tx = Tx {
-            conn: &mut conn,
-            backend: self.backend,
-            collided: false,
-        };
-        work(&mut tx)
+        let backend = self.db.backend;
+        let result = conn.transaction(|c| {
+            if backend == Backend::Postgres {
+                c.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+            }
+            let mut tx = Tx {
+                conn: c,
+                backend,
+                collided: false,
+            };
+            work(&mut tx).map_err(Abort::Work)
+        });
+        match result {
+            Ok(value) => Ok(value),
+            Err(Abort::Work(e)) => Err(e),
+            Err(Abort::Database(e)) => Err(StoreError::from(e).into()),
+        }
+    }
+
+    /// Stores `record` in the next group commit and returns once it is durable. Records that
+    /// many threads append at once share one transaction, taken in the writers' turn.
+    pub fn append(&self, record: Appended) -> Result<(), StoreError> {
+        append::submit(&self.appender, record)
     }
 
     /// A page of history entries, newest first.
@@ -330,6 +333,51 @@ fn history_filter<'a>(
         query = query.filter(resource_versions::last_updated.ge(since));
     }
     query
+}
+
+impl Db {
+    fn conn(&self) -> Result<diesel::r2d2::PooledConnection<connection::Manager>, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Runs `work` in one database transaction and commits when it returns `Ok`. Writers take
+    /// turns on SQLite; on PostgreSQL they lock what they touch. When a concurrent writer won a
+    /// race (same new version number, deadlock), everything is rolled back and `work` runs again,
+    /// so it must not have effects outside the transaction.
+    fn transaction<T, E: From<StoreError>>(
+        &self,
+        work: impl Fn(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let _turn = match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres => None,
+        };
+        let mut conn = self.conn()?;
+        let backend = self.backend;
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut collided = false;
+            let attempt = conn.transaction(|c| {
+                let mut tx = Tx {
+                    conn: c,
+                    backend,
+                    collided: false,
+                };
+                let result = work(&mut tx);
+                collided = tx.collided;
+                result.map_err(Abort::Work)
+            });
+            match attempt {
+                Ok(value) => return Ok(value),
+                Err(Abort::Database(e)) if is_collision(&e) => continue,
+                Err(_) if collided => continue,
+                Err(Abort::Database(e)) => return Err(StoreError::from(e).into()),
+                Err(Abort::Work(e)) => return Err(e),
+            }
+        }
+        Err(StoreError::Contention("too many concurrent writers".into()).into())
+    }
 }
 
 /// Why a transaction ended without commit: its work failed, or the database refused.
