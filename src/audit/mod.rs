@@ -91,7 +91,7 @@ pub fn record_in(
     event: &Event,
     failure: Option<&FhirError>,
 ) -> Result<(), FhirError> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = uuid::Uuid::now_v7().to_string();
     write_server_resource(tx, "AuditEvent", &id, &audit_event(who, event, failure))?;
     if let Some(ura) = &who.ura {
         tx.recorded_by("AuditEvent", &id, ura)?;
@@ -109,7 +109,7 @@ pub fn record(
     failure: Option<&FhirError>,
 ) -> Result<(), FhirError> {
     let body = audit_event(who, event, failure);
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = uuid::Uuid::now_v7().to_string();
     let render_id = id.clone();
     store
         .append(Appended {
@@ -174,7 +174,7 @@ pub fn provenance(tx: &mut Tx, who: &Principal, written: &Version) -> Result<(),
                                  "code": activity.0, "display": activity.1}]},
         "agent": [agent],
     });
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = uuid::Uuid::now_v7().to_string();
     write_server_resource(tx, "Provenance", &id, &body)?;
     if let Some(ura) = &who.ura {
         tx.recorded_by("Provenance", &id, ura)?;

@@ -6,6 +6,7 @@
 //! server trusts only its own development key, kept in the data directory, so that a fresh clone
 //! can be used with tokens from `pzp-fhir token` and without an identity provider.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{ErrorKind as IoErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -129,7 +130,21 @@ pub struct Verifier {
     issuer: String,
     audience: String,
     keys: KeySet,
+    verified: Mutex<HashMap<String, Verified>>,
 }
+
+/// A token whose signature and claims were checked, kept so that a client sending the same
+/// token with every request pays for the signature check (most of a read's CPU time) once.
+struct Verified {
+    claims: Claims,
+    at: Instant,
+}
+
+/// How long a checked token is trusted without checking again; short, so that a key removed
+/// from the JWKS stops being accepted soon.
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
+/// How many checked tokens are kept at most; the whole set is dropped when it is full.
+const VERIFIED_MAX: usize = 10_000;
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -229,6 +244,7 @@ impl Verifier {
                     loaded_at: Some(Instant::now()),
                 }),
             },
+            verified: Mutex::default(),
         })
     }
 
@@ -249,6 +265,7 @@ impl Verifier {
                     loaded_at: None,
                 }),
             },
+            verified: Mutex::default(),
         })
     }
 
@@ -260,6 +277,36 @@ impl Verifier {
     /// The claims of a token that is signed by a trusted key with an accepted algorithm, issued
     /// by the configured issuer for the configured audience, and valid now.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let now = chrono::Utc::now().timestamp();
+        let valid_now = |c: &Claims| {
+            c.exp.is_some_and(|exp| now <= exp + LEEWAY_SECONDS as i64)
+                && c.nbf.is_none_or(|nbf| nbf <= now + LEEWAY_SECONDS as i64)
+        };
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = verified.get(token) {
+            if v.at.elapsed() < VERIFIED_FOR && valid_now(&v.claims) {
+                return Ok(v.claims.clone());
+            }
+            verified.remove(token);
+        }
+        drop(verified);
+        let claims = self.check(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_MAX {
+            verified.clear();
+        }
+        verified.insert(
+            token.to_string(),
+            Verified {
+                claims: claims.clone(),
+                at: Instant::now(),
+            },
+        );
+        Ok(claims)
+    }
+
+    /// [`Self::verify`] without the cache: the signature and every claim.
+    fn check(&self, token: &str) -> Result<Claims, TokenError> {
         let (alg, kid) = read_header(token)?;
         let jwk = self.keys.find(kid.as_deref())?;
         check_key_fits(&jwk, alg, kid.as_deref())?;

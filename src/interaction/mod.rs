@@ -489,7 +489,7 @@ pub(crate) fn by_canonical(
 
 /// A fresh server-assigned id.
 pub(crate) fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// [`create`] inside the caller's transaction, under the id the caller chose.

@@ -238,19 +238,25 @@ enum Bind {
     Double(f64),
 }
 
-/// SQL text with its bound values, using the placeholder style of the backend.
+/// SQL text with its bound values. The placeholders are left to diesel (`$n` or `?`), which
+/// then keeps the statement prepared per connection, keyed by its text: a search shape is
+/// parsed and planned once per connection instead of once per request. Pooled connections
+/// are replaced after a while, which bounds what a connection keeps.
 struct Sql {
-    text: String,
-    binds: Vec<Bind>,
     postgres: bool,
+    text: String,
+    /// Where in `text` each bound value's placeholder goes.
+    cuts: Vec<usize>,
+    binds: Vec<Bind>,
 }
 
 impl Sql {
     fn new(backend: Backend) -> Sql {
         Sql {
-            text: String::new(),
-            binds: Vec::new(),
             postgres: backend == Backend::Postgres,
+            text: String::new(),
+            cuts: Vec::new(),
+            binds: Vec::new(),
         }
     }
 
@@ -261,12 +267,7 @@ impl Sql {
 
     fn bind(&mut self, value: Bind) -> &mut Self {
         self.binds.push(value);
-        if self.postgres {
-            let n = self.binds.len();
-            self.text.push_str(&format!("${n}"));
-        } else {
-            self.text.push('?');
-        }
+        self.cuts.push(self.text.len());
         self
     }
 
@@ -818,25 +819,54 @@ struct Count {
     n: i64,
 }
 
-/// Runs `sql` on whichever backend the connection is, binding its values in order.
+impl<DB> diesel::query_builder::QueryFragment<DB> for Sql
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<BigInt>
+        + diesel::sql_types::HasSqlType<Double>,
+    String: diesel::serialize::ToSql<Text, DB>,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+    f64: diesel::serialize::ToSql<Double, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        let mut at = 0;
+        for (cut, bind) in self.cuts.iter().zip(&self.binds) {
+            out.push_sql(&self.text[at..*cut]);
+            match bind {
+                Bind::Text(v) => out.push_bind_param::<Text, _>(v)?,
+                Bind::BigInt(v) => out.push_bind_param::<BigInt, _>(v)?,
+                Bind::Double(v) => out.push_bind_param::<Double, _>(v)?,
+            }
+            at = *cut;
+        }
+        out.push_sql(&self.text[at..]);
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryId for Sql {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for Sql {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<C> RunQueryDsl<C> for Sql {}
+
+/// Runs `sql` on whichever backend the connection is.
 macro_rules! load {
     ($conn:expr, $sql:expr, $row:ty) => {{
         let sql = $sql;
         match $conn {
-            AnyConnection::Postgresql(c) => load!(@on c, diesel::pg::Pg, sql, $row),
-            AnyConnection::Sqlite(c) => load!(@on c, diesel::sqlite::Sqlite, sql, $row),
+            AnyConnection::Postgresql(c) => sql.load::<$row>(c),
+            AnyConnection::Sqlite(c) => sql.load::<$row>(c),
         }
-    }};
-    (@on $c:expr, $db:ty, $sql:expr, $row:ty) => {{
-        let mut query = diesel::sql_query($sql.text).into_boxed::<$db>();
-        for b in $sql.binds {
-            query = match b {
-                Bind::Text(v) => query.bind::<Text, _>(v),
-                Bind::BigInt(v) => query.bind::<BigInt, _>(v),
-                Bind::Double(v) => query.bind::<Double, _>(v),
-            };
-        }
-        query.load::<$row>($c)
     }};
 }
 
