@@ -124,7 +124,9 @@ pub fn record(
             FhirError::new(
                 crate::error::ErrorKind::Unavailable,
                 "transient",
-                format!("the access could not be recorded in the audit trail, so it is refused: {e}"),
+                format!(
+                    "the access could not be recorded in the audit trail, so it is refused: {e}"
+                ),
             )
         })
 }

@@ -834,6 +834,46 @@ mod tests {
     }
 
     #[test]
+    fn a_remembered_token_still_expires_and_is_checked_again_after_a_while() {
+        let dir = tempfile::tempdir().unwrap();
+        let verifier = jwks_verifier(dir.path(), vec![rsa_jwk("rsa-1")]);
+        let token = rs256(&claims());
+        verifier.verify(&token).unwrap();
+        let remembered = |v: &Verifier| v.verified.lock().unwrap().contains_key(&token);
+        assert!(remembered(&verifier));
+        // A remembered check is what answers while it is fresh and unexpired...
+        let mark = |v: &Verifier, exp: i64| {
+            let mut cache = v.verified.lock().unwrap();
+            let entry = cache.get_mut(&token).unwrap();
+            entry.claims.uzi = Some("remembered".into());
+            entry.claims.exp = Some(exp);
+        };
+        mark(&verifier, now() + 600);
+        assert_eq!(
+            verifier.verify(&token).unwrap().uzi.as_deref(),
+            Some("remembered")
+        );
+        // ...but past its exp (and the leeway) the token itself is checked again.
+        mark(&verifier, now() - LEEWAY_SECONDS as i64 - 1);
+        assert_eq!(
+            verifier.verify(&token).unwrap().uzi.as_deref(),
+            Some("123456789")
+        );
+        // A token whose key is gone from the JWKS is refused once its remembered check is
+        // older than VERIFIED_FOR.
+        let other = jwks_verifier(dir.path(), vec![rsa_jwk("rsa-2")]);
+        other.verified.lock().unwrap().insert(
+            token.clone(),
+            Verified {
+                claims: verifier.verify(&token).unwrap(),
+                at: Instant::now() - VERIFIED_FOR,
+            },
+        );
+        assert!(refusal(other.verify(&token)).contains("key"));
+        assert!(!remembered(&other));
+    }
+
+    #[test]
     fn es256_token_verifies_against_a_jwks_file() {
         let dir = tempfile::tempdir().unwrap();
         let key = ec_key();

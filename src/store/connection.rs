@@ -62,6 +62,38 @@ pub struct Manager {
 /// How long a SQLite connection waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 
+/// SQLite copies the WAL back into the database file (a checkpoint) in whichever commit
+/// crosses this many pages, making that request wait; [`checkpointer`] normally does it first,
+/// off the request path, so this is only the backstop should it fall behind.
+const SQLITE_CHECKPOINT_BACKSTOP_PAGES: u32 = 20_000;
+
+/// How often the background checkpoint runs.
+const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Starts the thread that checkpoints a SQLite WAL in the background (passive: it never waits
+/// for readers or writers); it ends when the returned sender is dropped.
+pub fn checkpointer(pool: Pool) -> std::sync::mpsc::Sender<()> {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let run = move || {
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            stopped.recv_timeout(SQLITE_CHECKPOINT_EVERY)
+        {
+            let done = pool.get().map_err(|e| e.to_string()).and_then(|mut c| {
+                c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);")
+                    .map_err(|e| e.to_string())
+            });
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "background WAL checkpoint failed");
+            }
+        }
+    };
+    std::thread::Builder::new()
+        .name("pzp-checkpoint".into())
+        .spawn(run)
+        .expect("the checkpoint thread could not be started");
+    stop
+}
+
 impl ManageConnection for Manager {
     type Connection = AnyConnection;
     type Error = r2d2::Error;
@@ -78,7 +110,7 @@ impl ManageConnection for Manager {
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                     PRAGMA wal_autocheckpoint = 8000;"
+                     PRAGMA wal_autocheckpoint = {SQLITE_CHECKPOINT_BACKSTOP_PAGES};"
                 ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Sqlite(conn))

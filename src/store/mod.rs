@@ -178,6 +178,8 @@ pub struct Store {
     db: Db,
     /// Hands records to the group-commit thread (see [`append`]).
     appender: mpsc::Sender<append::Job>,
+    /// Keeps SQLite's background checkpoint running while the store lives.
+    _checkpointer: Option<mpsc::Sender<()>>,
 }
 
 /// The database itself: what both request threads and the group-commit thread need.
@@ -200,7 +202,13 @@ impl Store {
             sqlite_writer: Arc::new(Mutex::new(())),
         };
         let appender = append::start(db.clone());
-        Ok(Store { db, appender })
+        let checkpointer =
+            (backend == Backend::Sqlite).then(|| connection::checkpointer(db.pool.clone()));
+        Ok(Store {
+            db,
+            appender,
+            _checkpointer: checkpointer,
+        })
     }
 
     pub fn backend(&self) -> Backend {

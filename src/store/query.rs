@@ -654,6 +654,25 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
         }
         Condition::Reference { param, values } => {
             ids_in(sql, "search_reference", res_type, param, false, join);
+            // An OR of (id, type) pairs is no index lookup for SQLite: it would read every
+            // row of the parameter. The ids alone, as an IN list, are.
+            let ids: Vec<&str> = values
+                .iter()
+                .filter_map(|m| match m {
+                    RefMatch::Id { id, .. } => Some(id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if values.len() > 1 && ids.len() == values.len() {
+                sql.push("target_id IN (");
+                for (n, id) in ids.iter().enumerate() {
+                    if n > 0 {
+                        sql.push(", ");
+                    }
+                    sql.text(id);
+                }
+                sql.push(") AND ");
+            }
             sql.any(values, |sql, m| match m {
                 RefMatch::Id { target_type, id } => {
                     sql.push("target_id = ").text(id);
