@@ -70,6 +70,40 @@ backend_tests! {
         assert_eq!(total(&app, &format!("Observation?subject=Patient/{patient_id}")).await, 1);
     }
 
+    async fn a_transaction_leaves_one_provenance_per_patient_record(app) {
+        let b = bundle("transaction", vec![
+            post("urn:uuid:0c3a6f4e-0000-4000-8000-000000000011", patient("999911120", "de Vries")),
+            post("urn:uuid:0c3a6f4e-0000-4000-8000-000000000012", observation("urn:uuid:0c3a6f4e-0000-4000-8000-000000000011")),
+            post("urn:uuid:0c3a6f4e-0000-4000-8000-000000000013", observation("urn:uuid:0c3a6f4e-0000-4000-8000-000000000011")),
+            post("urn:uuid:0c3a6f4e-0000-4000-8000-000000000021", patient("999911132", "Jansen")),
+            post("urn:uuid:0c3a6f4e-0000-4000-8000-000000000022", observation("urn:uuid:0c3a6f4e-0000-4000-8000-000000000021")),
+        ]);
+        let r = app.post_json("", &b).await.expect(200).json();
+        let written: Vec<String> = r["entry"].as_array().unwrap().iter()
+            .map(|e| format!("{}/_history/1", path_of(&e["resource"]))).collect();
+        let all = app.get("Provenance?_count=50").await.expect(200).json();
+        let provenance: Vec<&Value> = all["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).collect();
+        assert_eq!(provenance.len(), 2, "{all}");
+        let mut targets: Vec<Vec<String>> = provenance.iter().map(|p| {
+            assert_eq!(p["activity"]["coding"][0]["code"], "CREATE");
+            let mut t: Vec<String> = p["target"].as_array().unwrap().iter()
+                .map(|t| t["reference"].as_str().unwrap().to_string()).collect();
+            t.sort();
+            t
+        }).collect();
+        targets.sort_by_key(|t| t.len());
+        let mut first: Vec<String> = written[3..].to_vec();
+        first.sort();
+        let mut second: Vec<String> = written[..3].to_vec();
+        second.sort();
+        assert_eq!(targets, [first, second]);
+        // Each written resource is found through its Provenance.
+        for w in &written {
+            let target = w.split("/_history").next().unwrap();
+            assert_eq!(total(&app, &format!("Provenance?target={target}")).await, 1, "{target}");
+        }
+    }
+
     async fn a_failing_entry_rolls_back_the_whole_transaction(app) {
         app.put_json("Patient/kept", &json!({"resourceType": "Patient", "id": "kept", "active": true}))
             .await

@@ -131,15 +131,57 @@ pub fn record(
         })
 }
 
-/// Writes the Provenance of a version just written: who (person, role, organisation), what
-/// (create, update or delete of that version) and when, so that every later reader can see
-/// who last changed what.
-pub fn provenance(tx: &mut Tx, who: &Principal, written: &Version) -> Result<(), FhirError> {
-    let activity = match (written.deleted, written.version) {
+/// Writes the Provenance of the versions one request wrote: who (person, role, organisation),
+/// what (the versions) and when, so that every later reader can see who last changed what.
+/// One Provenance per kind of change (create, update, delete) and patient record: a
+/// transaction of a hundred resources adds a few, not a hundred, and whoever may read one
+/// sees only targets in a record they may see.
+pub fn provenance(
+    tx: &mut Tx,
+    who: &Principal,
+    written: &[(Version, String)],
+) -> Result<(), FhirError> {
+    let mut groups: std::collections::BTreeMap<(&str, &str), Vec<&Version>> = Default::default();
+    for (v, whose) in written {
+        groups.entry((activity_of(v).0, whose)).or_default().push(v);
+    }
+    for ((_, _), versions) in groups {
+        let activity = activity_of(versions[0]);
+        let Some(recorded) = versions.iter().map(|v| v.last_updated).max() else {
+            continue;
+        };
+        let targets: Vec<Value> = versions
+            .iter()
+            .map(|v| json!({"reference": format!("{}/{}/_history/{}", v.res_type, v.res_id, v.version)}))
+            .collect();
+        let body = json!({
+            "resourceType": "Provenance",
+            "target": targets,
+            "recorded": crate::interaction::format_instant(recorded),
+            "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                                     "code": activity.0, "display": activity.1}]},
+            "agent": [author(who)],
+        });
+        let id = uuid::Uuid::now_v7().to_string();
+        write_server_resource(tx, "Provenance", &id, &body)?;
+        if let Some(ura) = &who.ura {
+            tx.recorded_by("Provenance", &id, ura)?;
+        }
+    }
+    Ok(())
+}
+
+fn activity_of(v: &Version) -> (&'static str, &'static str) {
+    match (v.deleted, v.version) {
         (true, _) => ("DELETE", "delete"),
         (false, 1) => ("CREATE", "create"),
         (false, _) => ("UPDATE", "revise"),
-    };
+    }
+}
+
+/// The Provenance agent for `who`: the person (UZI) on behalf of the organisation (URA), the
+/// patient (BSN), or the organisation's system.
+fn author(who: &Principal) -> Value {
     let mut agent = json!({
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
                              "code": "author", "display": "Author"}]},
@@ -168,20 +210,7 @@ pub fn provenance(tx: &mut Tx, who: &Principal, written: &Version) -> Result<(),
             agent["who"] = organization.unwrap_or_else(|| json!({"display": "pzp-fhir"}))
         }
     }
-    let body = json!({
-        "resourceType": "Provenance",
-        "target": [{"reference": format!("{}/{}/_history/{}", written.res_type, written.res_id, written.version)}],
-        "recorded": crate::interaction::format_instant(written.last_updated),
-        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
-                                 "code": activity.0, "display": activity.1}]},
-        "agent": [agent],
-    });
-    let id = uuid::Uuid::now_v7().to_string();
-    write_server_resource(tx, "Provenance", &id, &body)?;
-    if let Some(ura) = &who.ura {
-        tx.recorded_by("Provenance", &id, ura)?;
-    }
-    Ok(())
+    agent
 }
 
 /// Stores a resource the server itself writes (no validation, no access check).

@@ -192,10 +192,14 @@ pub fn validate(
 pub(crate) struct Request<'a> {
     pub access: Access<'a>,
     pub event: Event,
+    /// The versions written so far (without content) and whose record each is in (patient
+    /// ids, joined), for their Provenance.
+    pub written: Vec<(Version, String)>,
 }
 
 /// Runs `work` in one transaction with the caller's access worked out, and writes its audit
-/// event in that same transaction, so that nothing is changed without a trace. A request that
+/// event and the Provenance of what it wrote in that same transaction, so that nothing is
+/// changed without a trace. A request that
 /// fails is recorded afterwards on its own, with the error.
 pub(crate) fn audited<T>(
     store: &Store,
@@ -207,8 +211,10 @@ pub(crate) fn audited<T>(
         let mut rq = Request {
             access: Access::load(tx, who)?,
             event: event.clone(),
+            written: Vec::new(),
         };
         let out = work(tx, &mut rq)?;
+        audit::provenance(tx, who, &rq.written)?;
         if !is_quiet(&rq.event) {
             audit::record_in(tx, who, &rq.event, None)?;
         }
@@ -232,6 +238,7 @@ pub(crate) fn audited_read<T>(
         let mut rq = Request {
             access: Access::load(tx, who)?,
             event: event.clone(),
+            written: Vec::new(),
         };
         Ok::<_, FhirError>(work(tx, &mut rq).map(|out| (out, rq.event)))
     });
@@ -642,7 +649,15 @@ pub(crate) fn write_checked(
     if let Some(ura) = &rq.access.who.ura {
         tx.recorded_by(res_type, id, ura)?;
     }
-    audit::provenance(tx, rq.access.who, &written.version)?;
+    let mut whose = after_patients.clone();
+    whose.sort();
+    rq.written.push((
+        Version {
+            content: None,
+            ..written.version.clone()
+        },
+        whose.join(","),
+    ));
     rq.event.saw(&written.version, content.as_ref());
     for p in before_patients {
         if !rq.event.patients.contains(&p) {
