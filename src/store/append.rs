@@ -8,12 +8,15 @@ use std::sync::mpsc;
 
 use super::{Change, Db, Rendered, StoreError};
 
+/// [`super::Render`] that another thread may run.
+pub type AppendRender = dyn Fn(Option<&str>, i64, i64) -> Result<Rendered, StoreError> + Send;
+
 /// A new resource to store: created with version 1, optionally marked as recorded by an
 /// organisation.
 pub struct Appended {
     pub res_type: &'static str,
     pub id: String,
-    pub render: Box<dyn Fn(Option<&str>, i64, i64) -> Result<Rendered, StoreError> + Send>,
+    pub render: Box<AppendRender>,
     pub recorded_by: Option<String>,
 }
 
