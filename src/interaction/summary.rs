@@ -112,7 +112,14 @@ pub fn pzp_summary(store: &Store, who: &Principal, target: &Target) -> Result<Su
                 want(&mut wanted, Some(&r));
             }
         }
-        sources.recorded = last_writers(tx, rq, &versions)?;
+        // Who recorded each item of the plan; the directory (practitioners, organisations) it
+        // points at is not part of the plan.
+        let items: Vec<Version> = versions
+            .iter()
+            .filter(|v| !crate::auth::policy::is_directory(&v.res_type))
+            .cloned()
+            .collect();
+        sources.recorded = last_writers(tx, rq, &items)?;
         let summary = compose(&sources);
         rq.event.patients_of(&sources.patient);
         for v in versions
@@ -201,13 +208,14 @@ fn last_writers(
         }],
         100_000,
     ))?;
-    let mut newest: HashMap<String, (String, Value)> = HashMap::new();
-    for p in found {
+    // For each resource of the summary, the newest Provenance that names it (by index into
+    // `found`: a Provenance of a large transaction names many resources).
+    let mut newest: HashMap<String, (&str, usize)> = HashMap::new();
+    for (n, p) in found.iter().enumerate() {
         let recorded = p
             .get("recorded")
             .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+            .unwrap_or_default();
         for t in p
             .get("target")
             .and_then(Value::as_array)
@@ -221,12 +229,16 @@ fn last_writers(
                 continue;
             };
             let key = format!("{t}/{id}");
+            if !out.contains_key(&key) {
+                continue;
+            }
             if newest.get(&key).is_none_or(|(at, _)| *at < recorded) {
-                newest.insert(key, (recorded.clone(), p.clone()));
+                newest.insert(key, (recorded, n));
             }
         }
     }
-    for (key, (at, p)) in newest {
+    for (key, (at, n)) in newest {
+        let p = &found[n];
         let agent = p.pointer("/agent/0").cloned().unwrap_or_default();
         let person = agent
             .pointer("/who/display")
@@ -252,7 +264,7 @@ fn last_writers(
             key,
             Recorded {
                 by: (!by.is_empty()).then_some(by).or_else(|| name_of(&agent)),
-                at: Some(at),
+                at: Some(at.to_string()),
             },
         );
     }
