@@ -450,22 +450,22 @@ fn token_match(sql: &mut Sql, m: &TokenMatch) {
 
 /// The `care_link` rows of `members` whose period covers `day`.
 fn links_of(sql: &mut Sql, members: &[RefMatch], day: &str) {
-    sql.push("(start_day IS NULL OR start_day <= ")
+    sql.push("(cl.start_day IS NULL OR cl.start_day <= ")
         .text(day)
-        .push(") AND (end_day IS NULL OR end_day >= ")
+        .push(") AND (cl.end_day IS NULL OR cl.end_day >= ")
         .text(day)
         .push(") AND ")
         .any(members, |sql, m| match m {
             RefMatch::Id { target_type, id } => {
-                sql.push("member_id = ").text(id);
+                sql.push("cl.member_id = ").text(id);
                 if let Some(t) = target_type {
-                    sql.push(" AND member_type = ").text(t);
+                    sql.push(" AND cl.member_type = ").text(t);
                 }
             }
             RefMatch::Identifier { system, value } => {
-                sql.push("member_value = ").text(value);
+                sql.push("cl.member_value = ").text(value);
                 if let Some(s) = system {
-                    sql.push(" AND member_system = ").text(s);
+                    sql.push(" AND cl.member_system = ").text(s);
                 }
             }
             RefMatch::Url { .. } => {
@@ -474,12 +474,14 @@ fn links_of(sql: &mut Sql, members: &[RefMatch], day: &str) {
         });
 }
 
-/// ` AND <column> ...`: the patient in `column` is one `patients` selects.
+/// ` AND <column> ...`: the patient in `column` is one `patients` selects. Each test is a
+/// lookup for that one patient (`EXISTS`), never the list of every patient of a member, which
+/// for an organisation's system grows with the whole database.
 fn patients_of(sql: &mut Sql, column: &str, patients: &Patients) {
     let denied = |sql: &mut Sql| {
-        sql.push(" AND ")
+        sql.push(" AND NOT EXISTS (SELECT 1 FROM sharing s WHERE s.patient = ")
             .push(column)
-            .push(" NOT IN (SELECT patient FROM sharing WHERE decision = 'deny')");
+            .push(" AND s.decision = 'deny')");
     };
     match patients {
         Patients::Ids(ids) => {
@@ -501,15 +503,15 @@ fn patients_of(sql: &mut Sql, column: &str, patients: &Patients) {
             day,
             consent,
         } => {
-            sql.push(" AND ")
+            sql.push(" AND EXISTS (SELECT 1 FROM care_link cl WHERE cl.patient = ")
                 .push(column)
-                .push(" IN (SELECT patient FROM care_link WHERE ");
+                .push(" AND ");
             links_of(sql, members, day);
             sql.push(")");
             if *consent {
-                sql.push(" AND ")
+                sql.push(" AND EXISTS (SELECT 1 FROM sharing s WHERE s.patient = ")
                     .push(column)
-                    .push(" IN (SELECT patient FROM sharing WHERE decision = 'permit')");
+                    .push(" AND s.decision = 'permit')");
             }
             denied(sql);
         }
@@ -539,8 +541,10 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
                 .push(")");
         }
         Condition::Compartment { params, patients } => {
+            // Qualified, or the care_link and sharing lookups (which have a res_id of their
+            // own) would read their own column.
             let column = if res_type == "Patient" {
-                "res_id"
+                "r.res_id"
             } else {
                 rows_of(sql, "search_reference", res_type, false, join);
                 sql.push(" AND param IN (");
@@ -575,7 +579,7 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
                 .text(param)
                 .push(" AND target_type = ")
                 .text(res_type)
-                .push(" AND res_id IN (SELECT res_id FROM resources WHERE res_type = ")
+                .push(" AND res_id IN (SELECT res_id FROM resources r WHERE res_type = ")
                 .text(source_type)
                 .push(" AND deleted = FALSE");
             condition(sql, source_type, inner, Join::Drive);
@@ -594,7 +598,7 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
             sql.any(targets, |sql, (target_type, inner)| {
                 sql.push("target_type = ")
                     .text(target_type)
-                    .push(" AND target_id IN (SELECT res_id FROM resources WHERE res_type = ")
+                    .push(" AND target_id IN (SELECT res_id FROM resources r WHERE res_type = ")
                     .text(target_type)
                     .push(" AND deleted = FALSE");
                 condition(sql, target_type, inner, Join::Drive);
@@ -1011,7 +1015,7 @@ impl Tx<'_> {
         day: &str,
     ) -> Result<bool, StoreError> {
         let mut sql = Sql::new(self.backend);
-        sql.push("SELECT COUNT(*) AS n FROM care_link WHERE patient = ")
+        sql.push("SELECT COUNT(*) AS n FROM care_link cl WHERE cl.patient = ")
             .text(patient)
             .push(" AND ");
         links_of(&mut sql, members, day);

@@ -1,0 +1,1 @@
+DROP INDEX care_link_patient;
