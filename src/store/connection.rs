@@ -108,9 +108,16 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.target)
-                .map(AnyConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // Searches stay prepared per connection; a generic plan (made without the
+                // bound values) would read a whole index for a rare value, so each execution
+                // is planned for its own values.
+                conn.batch_execute("SET plan_cache_mode = force_custom_plan;")
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Postgresql(conn))
+            }
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target)
                     .map_err(r2d2::Error::ConnectionError)?;
