@@ -109,8 +109,8 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match self.backend {
             Backend::Postgres => {
-                let mut conn = PgConnection::establish(&self.target)
-                    .map_err(r2d2::Error::ConnectionError)?;
+                let mut conn =
+                    PgConnection::establish(&self.target).map_err(r2d2::Error::ConnectionError)?;
                 // Searches stay prepared per connection; a generic plan (made without the
                 // bound values) would read a whole index for a rare value, so each execution
                 // is planned for its own values.
