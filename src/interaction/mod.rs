@@ -197,10 +197,21 @@ pub(crate) struct Request<'a> {
     pub written: Vec<(Version, String)>,
 }
 
+impl<'a> Request<'a> {
+    /// A request by `who`, its access worked out on `tx`, nothing recorded yet.
+    fn start(tx: &mut Tx, who: &'a Principal, event: &Event) -> Result<Request<'a>, FhirError> {
+        Ok(Request {
+            access: Access::load(tx, who)?,
+            event: event.clone(),
+            written: Vec::new(),
+        })
+    }
+}
+
 /// Runs `work` in one transaction with the caller's access worked out, and writes its audit
 /// event and the Provenance of what it wrote in that same transaction, so that nothing is
-/// changed without a trace. A request that
-/// fails is recorded afterwards on its own, with the error.
+/// changed without a trace. A request that fails is recorded afterwards on its own, with the
+/// error.
 pub(crate) fn audited<T>(
     store: &Store,
     who: &Principal,
@@ -208,11 +219,7 @@ pub(crate) fn audited<T>(
     work: impl Fn(&mut Tx, &mut Request) -> Result<T, FhirError>,
 ) -> Result<T, FhirError> {
     let result = store.transaction(|tx| {
-        let mut rq = Request {
-            access: Access::load(tx, who)?,
-            event: event.clone(),
-            written: Vec::new(),
-        };
+        let mut rq = Request::start(tx, who, &event)?;
         let out = work(tx, &mut rq)?;
         audit::provenance(tx, who, &rq.written)?;
         if !is_quiet(&rq.event) {
@@ -235,11 +242,7 @@ pub(crate) fn audited_read<T>(
     work: impl FnOnce(&mut Tx, &mut Request) -> Result<T, FhirError>,
 ) -> Result<T, FhirError> {
     let result = store.read(|tx| {
-        let mut rq = Request {
-            access: Access::load(tx, who)?,
-            event: event.clone(),
-            written: Vec::new(),
-        };
+        let mut rq = Request::start(tx, who, &event)?;
         Ok::<_, FhirError>(work(tx, &mut rq).map(|out| (out, rq.event)))
     });
     match result.and_then(|r| r) {

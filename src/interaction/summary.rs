@@ -114,10 +114,9 @@ pub fn pzp_summary(store: &Store, who: &Principal, target: &Target) -> Result<Su
         }
         // Who recorded each item of the plan; the directory (practitioners, organisations) it
         // points at is not part of the plan.
-        let items: Vec<Version> = versions
+        let items: Vec<&Version> = versions
             .iter()
             .filter(|v| !crate::auth::policy::is_directory(&v.res_type))
-            .cloned()
             .collect();
         sources.recorded = last_writers(tx, rq, &items)?;
         let summary = compose(&sources);
@@ -176,7 +175,7 @@ fn identifier_text(i: &Value) -> Option<String> {
 fn last_writers(
     tx: &mut Tx,
     rq: &mut Request,
-    versions: &[Version],
+    versions: &[&Version],
 ) -> Result<HashMap<String, Recorded>, FhirError> {
     let mut out: HashMap<String, Recorded> = versions
         .iter()

@@ -275,6 +275,21 @@ impl Sql {
         self.bind(Bind::Text(v.to_string()))
     }
 
+    /// `(v1, v2, ...)`, each bound; `(NULL)` for none, which matches nothing.
+    fn list<S: AsRef<str>>(&mut self, values: &[S]) -> &mut Self {
+        self.push("(");
+        if values.is_empty() {
+            self.push("NULL");
+        }
+        for (n, v) in values.iter().enumerate() {
+            if n > 0 {
+                self.push(", ");
+            }
+            self.text(v.as_ref());
+        }
+        self.push(")")
+    }
+
     fn int(&mut self, v: i64) -> &mut Self {
         self.bind(Bind::BigInt(v))
     }
@@ -485,17 +500,7 @@ fn patients_of(sql: &mut Sql, column: &str, patients: &Patients) {
     };
     match patients {
         Patients::Ids(ids) => {
-            sql.push(" AND ").push(column).push(" IN (");
-            if ids.is_empty() {
-                sql.push("NULL");
-            }
-            for (n, id) in ids.iter().enumerate() {
-                if n > 0 {
-                    sql.push(", ");
-                }
-                sql.text(id);
-            }
-            sql.push(")");
+            sql.push(" AND ").push(column).push(" IN ").list(ids);
         }
         Patients::NotObjecting => denied(sql),
         Patients::Linked {
@@ -547,17 +552,9 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
                 "r.res_id"
             } else {
                 rows_of(sql, "search_reference", res_type, false, join);
-                sql.push(" AND param IN (");
-                if params.is_empty() {
-                    sql.push("NULL");
-                }
-                for (n, p) in params.iter().enumerate() {
-                    if n > 0 {
-                        sql.push(", ");
-                    }
-                    sql.text(p);
-                }
-                sql.push(") AND target_type = 'Patient'");
+                sql.push(" AND param IN ")
+                    .list(params)
+                    .push(" AND target_type = 'Patient'");
                 "target_id"
             };
             patients_of(sql, column, patients);
@@ -668,14 +665,7 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
                 })
                 .collect();
             if values.len() > 1 && ids.len() == values.len() {
-                sql.push("target_id IN (");
-                for (n, id) in ids.iter().enumerate() {
-                    if n > 0 {
-                        sql.push(", ");
-                    }
-                    sql.text(id);
-                }
-                sql.push(") AND ");
+                sql.push("target_id IN ").list(&ids).push(" AND ");
             }
             sql.any(values, |sql, m| match m {
                 RefMatch::Id { target_type, id } => {
@@ -1079,14 +1069,10 @@ impl Tx<'_> {
         }
         sql.push(" WHERE res_type = ")
             .text(res_type)
-            .push(" AND res_id IN (");
-        for (n, id) in ids.iter().enumerate() {
-            if n > 0 {
-                sql.push(", ");
-            }
-            sql.text(id);
-        }
-        sql.push(") AND param = ").text(param);
+            .push(" AND res_id IN ")
+            .list(ids)
+            .push(" AND param = ")
+            .text(param);
         if let Some(t) = target_type {
             sql.push(" AND target_type = ").text(t);
         }
