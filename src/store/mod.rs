@@ -270,6 +270,7 @@ impl Store {
                 conn: c,
                 backend,
                 collided: false,
+                pending: index::Pending::default(),
             };
             work(&mut tx).map_err(Abort::Work)
         });
@@ -371,10 +372,13 @@ impl Db {
                     conn: c,
                     backend,
                     collided: false,
+                    pending: index::Pending::default(),
                 };
                 let result = work(&mut tx);
                 collided = tx.collided;
-                result.map_err(Abort::Work)
+                let value = result.map_err(Abort::Work)?;
+                tx.pending.flush(tx.conn, backend)?;
+                Ok(value)
             });
             match attempt {
                 Ok(value) => return Ok(value),
@@ -434,6 +438,8 @@ pub struct Tx<'c> {
     backend: Backend,
     /// Set when a write lost a race; the transaction is then retried as a whole.
     collided: bool,
+    /// Index rows of this transaction's writes that are not in the database yet.
+    pending: index::Pending,
 }
 
 impl Tx<'_> {
@@ -450,13 +456,24 @@ impl Tx<'_> {
         render: &Render<'_, E>,
     ) -> Result<Written, E> {
         match write_once(self.conn, change, res_type, res_id, if_match, render) {
-            Ok(w) => Ok(w),
+            Ok((w, entries)) => {
+                self.pending.set(res_type, res_id, entries);
+                Ok(w)
+            }
             Err(WriteError::Failed(e)) => Err(e),
             Err(WriteError::Collision) => {
                 self.collided = true;
                 Err(StoreError::Contention(format!("{res_type}/{res_id}")).into())
             }
         }
+    }
+
+    /// Sends the index rows this transaction has queued, so that what follows reads them.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.pending.is_empty() {
+            self.pending.flush(self.conn, self.backend)?;
+        }
+        Ok(())
     }
 
     /// Holds an exclusive lock on `key` until the transaction ends, so that work which first
@@ -643,18 +660,17 @@ fn write_once<E: From<StoreError>>(
     res_id: &str,
     if_match: Option<i64>,
     render: &Render<'_, E>,
-) -> Result<Written, WriteError<E>> {
+) -> Result<(Written, Vec<crate::search::IndexEntry>), WriteError<E>> {
     let fail = |e: StoreError| WriteError::Failed(E::from(e));
-    // Writing the head row first takes its row lock on PostgreSQL, so concurrent writers of
-    // one resource queue here instead of colliding later (SQLite writers already take turns).
-    diesel::update(resources::table.find((res_type, res_id)))
-        .set(resources::res_type.eq(resources::res_type))
-        .execute(conn)?;
-    let head: Option<(i64, bool)> = resources::table
+    // Reading the head row FOR UPDATE takes its row lock on PostgreSQL, so concurrent writers
+    // of one resource queue here instead of colliding later (SQLite writers already take turns).
+    let head_row = resources::table
         .find((res_type, res_id))
-        .select((resources::version, resources::deleted))
-        .first(conn)
-        .optional()?;
+        .select((resources::version, resources::deleted));
+    let head: Option<(i64, bool)> = match &mut *conn {
+        AnyConnection::Postgresql(c) => head_row.for_update().first(c).optional()?,
+        AnyConnection::Sqlite(c) => head_row.first(c).optional()?,
+    };
     if let Some(expected) = if_match {
         if head.map(|(v, _)| v) != Some(expected) {
             return Err(fail(StoreError::VersionConflict {
@@ -673,7 +689,7 @@ fn write_once<E: From<StoreError>>(
     };
     let deleting = change == Change::Delete;
     if deleting && head.is_none_or(|(_, deleted)| deleted) {
-        return Ok(Written {
+        let unchanged = Written {
             version: Version {
                 res_type: res_type.to_string(),
                 res_id: res_id.to_string(),
@@ -684,7 +700,8 @@ fn write_once<E: From<StoreError>>(
             },
             created: false,
             unchanged: true,
-        });
+        };
+        return Ok((unchanged, Vec::new()));
     }
     let version = head.map_or(1, |(v, _)| v + 1);
     let last_updated = now_micros();
@@ -744,8 +761,7 @@ fn write_once<E: From<StoreError>>(
     if head.is_some() {
         index::clear(conn, res_type, res_id)?;
     }
-    index::insert(conn, res_type, res_id, &entries)?;
-    Ok(Written {
+    let written = Written {
         version: Version {
             res_type: res_type.to_string(),
             res_id: res_id.to_string(),
@@ -756,5 +772,6 @@ fn write_once<E: From<StoreError>>(
         },
         created: !deleting && head.is_none_or(|(_, deleted)| deleted),
         unchanged: false,
-    })
+    };
+    Ok((written, entries))
 }

@@ -232,8 +232,10 @@ impl SearchQuery {
 }
 
 /// A value bound to a placeholder.
-enum Bind {
+#[derive(Clone)]
+pub(super) enum Bind {
     Text(String),
+    OptText(Option<String>),
     BigInt(i64),
     Double(f64),
 }
@@ -242,7 +244,7 @@ enum Bind {
 /// then keeps the statement prepared per connection, keyed by its text: a search shape is
 /// parsed and planned once per connection instead of once per request. Pooled connections
 /// are replaced after a while, which bounds what a connection keeps.
-struct Sql {
+pub(super) struct Sql {
     postgres: bool,
     text: String,
     /// Where in `text` each bound value's placeholder goes.
@@ -251,7 +253,7 @@ struct Sql {
 }
 
 impl Sql {
-    fn new(backend: Backend) -> Sql {
+    pub(super) fn new(backend: Backend) -> Sql {
         Sql {
             postgres: backend == Backend::Postgres,
             text: String::new(),
@@ -260,12 +262,12 @@ impl Sql {
         }
     }
 
-    fn push(&mut self, sql: &str) -> &mut Self {
+    pub(super) fn push(&mut self, sql: &str) -> &mut Self {
         self.text.push_str(sql);
         self
     }
 
-    fn bind(&mut self, value: Bind) -> &mut Self {
+    pub(super) fn bind(&mut self, value: Bind) -> &mut Self {
         self.binds.push(value);
         self.cuts.push(self.text.len());
         self
@@ -324,11 +326,6 @@ fn range(sql: &mut Sql, low: &str, high: &str, prefix: Prefix, ql: Bind, qh: Bin
     let col = |sql: &mut Sql, c: &str, op: &str, v: Bind| {
         sql.push(&format!("{c} {op} ")).bind(v);
     };
-    let copy = |b: &Bind| match b {
-        Bind::Text(t) => Bind::Text(t.clone()),
-        Bind::BigInt(i) => Bind::BigInt(*i),
-        Bind::Double(d) => Bind::Double(*d),
-    };
     match prefix {
         Prefix::Eq => {
             col(sql, low, ">=", ql);
@@ -347,7 +344,7 @@ fn range(sql: &mut Sql, low: &str, high: &str, prefix: Prefix, ql: Bind, qh: Bin
         Prefix::Sa => col(sql, low, ">", qh),
         Prefix::Eb => col(sql, high, "<", ql),
         Prefix::Ap => {
-            let (l, h) = (copy(&ql), copy(&qh));
+            let (l, h) = (Bind::clone(&ql), Bind::clone(&qh));
             col(sql, low, "<=", h);
             sql.push(" AND ");
             col(sql, high, ">=", l);
@@ -841,6 +838,7 @@ where
     String: diesel::serialize::ToSql<Text, DB>,
     i64: diesel::serialize::ToSql<BigInt, DB>,
     f64: diesel::serialize::ToSql<Double, DB>,
+    Option<String>: diesel::serialize::ToSql<diesel::sql_types::Nullable<Text>, DB>,
 {
     fn walk_ast<'b>(
         &'b self,
@@ -851,6 +849,9 @@ where
             out.push_sql(&self.text[at..*cut]);
             match bind {
                 Bind::Text(v) => out.push_bind_param::<Text, _>(v)?,
+                Bind::OptText(v) => {
+                    out.push_bind_param::<diesel::sql_types::Nullable<Text>, _>(v)?
+                }
                 Bind::BigInt(v) => out.push_bind_param::<BigInt, _>(v)?,
                 Bind::Double(v) => out.push_bind_param::<Double, _>(v)?,
             }
@@ -872,6 +873,16 @@ impl diesel::query_builder::Query for Sql {
 
 impl<C> RunQueryDsl<C> for Sql {}
 
+impl Sql {
+    /// Runs a statement that returns no rows.
+    pub(super) fn execute_on(self, conn: &mut AnyConnection) -> QueryResult<usize> {
+        match conn {
+            AnyConnection::Postgresql(c) => self.execute(c),
+            AnyConnection::Sqlite(c) => self.execute(c),
+        }
+    }
+}
+
 /// Runs `sql` on whichever backend the connection is.
 macro_rules! load {
     ($conn:expr, $sql:expr, $row:ty) => {{
@@ -887,6 +898,7 @@ impl Tx<'_> {
     /// One page of the current resources that meet every condition, in sort order (ties,
     /// and everything when unsorted, in id order).
     pub fn search(&mut self, q: &SearchQuery) -> Result<Vec<Version>, StoreError> {
+        self.flush()?;
         let mut sql = filtered(
             self.backend,
             q,
@@ -945,6 +957,7 @@ impl Tx<'_> {
         res_id: &str,
         sort: &[SortKey],
     ) -> Result<Vec<SortValue>, StoreError> {
+        self.flush()?;
         #[derive(QueryableByName)]
         struct TextValue {
             #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
@@ -994,6 +1007,7 @@ impl Tx<'_> {
         &mut self,
         q: &SearchQuery,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.flush()?;
         self.search(q)?.iter().map(Version::resource).collect()
     }
 
@@ -1004,6 +1018,7 @@ impl Tx<'_> {
         members: &[RefMatch],
         day: &str,
     ) -> Result<bool, StoreError> {
+        self.flush()?;
         let mut sql = Sql::new(self.backend);
         sql.push("SELECT COUNT(*) AS n FROM care_link cl WHERE cl.patient = ")
             .text(patient)
@@ -1014,6 +1029,7 @@ impl Tx<'_> {
     }
 
     pub fn search_total(&mut self, q: &SearchQuery) -> Result<i64, StoreError> {
+        self.flush()?;
         let sql = filtered(self.backend, q, "COUNT(*) AS n");
         let rows: Vec<Count> = load!(&mut *self.conn, sql, Count)?;
         Ok(rows.first().map_or(0, |c| c.n))
@@ -1027,6 +1043,7 @@ impl Tx<'_> {
         res_type: &str,
         ids: &[String],
     ) -> Result<Vec<Version>, StoreError> {
+        self.flush()?;
         use super::schema::resources as r;
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -1056,6 +1073,7 @@ impl Tx<'_> {
         param: &str,
         target_type: Option<&str>,
     ) -> Result<Vec<(String, String)>, StoreError> {
+        self.flush()?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -1092,6 +1110,7 @@ impl Tx<'_> {
         target_type: &str,
         target_ids: &[String],
     ) -> Result<Vec<String>, StoreError> {
+        self.flush()?;
         use super::schema::search_reference as sr;
         Ok(sr::table
             .filter(sr::res_type.eq(source_type))
