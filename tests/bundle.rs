@@ -45,6 +45,28 @@ async fn total(app: &TestApp, query: &str) -> u64 {
 }
 
 backend_tests! {
+    async fn every_index_row_of_a_large_transaction_is_searchable(app) {
+        // 300 Observations give some 600 token rows, more than one multi-row statement takes.
+        let patient_url = "urn:uuid:0c3a6f4e-0000-4000-8000-0000000000a1";
+        let mut entries = vec![post(patient_url, patient("999911120", "de Vries"))];
+        for n in 0..300 {
+            let mut o = observation(patient_url);
+            o["code"] = json!({"coding": [{"system": "urn:test:wish", "code": format!("w{n}")}]});
+            entries.push(post(&format!("urn:uuid:0c3a6f4e-0000-4000-8001-{n:012}"), o));
+        }
+        // Read inside the same transaction (GET entries come last): it sees the new rows.
+        entries.push(request("GET", "Observation?code=urn:test:wish|w5"));
+        let r = app.post_json("", &bundle("transaction", entries)).await.expect(200).json();
+        assert_eq!(r["entry"][301]["resource"]["total"], 1);
+        let patient_id = r["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+        assert_eq!(total(&app, &format!("Observation?subject=Patient/{patient_id}")).await, 300);
+        for n in [0, 1, 255, 256, 299] {
+            let q = format!("Observation?code=urn:test:wish|w{n}&subject=Patient/{patient_id}");
+            assert_eq!(total(&app, &q).await, 1, "{q}");
+        }
+        assert_eq!(total(&app, "Observation?status=final").await, 300);
+    }
+
     async fn transaction_resolves_urn_uuid_references_and_answers_each_entry(app) {
         let b = bundle("transaction", vec![
             post("urn:uuid:0c3a6f4e-0000-4000-8000-000000000002", observation("urn:uuid:0c3a6f4e-0000-4000-8000-000000000001")),
