@@ -59,6 +59,13 @@ impl Pending {
         self.resources.is_empty()
     }
 
+    /// Whether rows of a resource of one of `types` are queued.
+    pub fn holds_any(&self, types: &[&str]) -> bool {
+        self.resources
+            .iter()
+            .any(|(t, _, _)| types.contains(&t.as_str()))
+    }
+
     /// Sends every queued row, emptying the queue.
     pub fn flush(&mut self, conn: &mut AnyConnection, backend: Backend) -> QueryResult<()> {
         let resources = std::mem::take(&mut self.resources);
@@ -87,7 +94,10 @@ impl Pending {
 const TABLES: [(&str, &str); 6] = [
     ("search_token", "system, code, display"),
     ("search_string", "normalized, exact"),
-    ("search_reference", "target_type, target_id, version, url, identifier_system, identifier_value"),
+    (
+        "search_reference",
+        "target_type, target_id, version, url, identifier_system, identifier_value",
+    ),
     ("search_date", "low, high"),
     ("search_number", "value, system, code, unit"),
     ("search_uri", "value"),
@@ -126,13 +136,19 @@ fn row(e: &IndexEntry) -> Option<(usize, Vec<Bind>)> {
             ],
         ),
         IndexValue::Date { low, high } => (3, vec![Bind::BigInt(*low), Bind::BigInt(*high)]),
-        IndexValue::Number { value } => (4, vec![finite(value)?, text(&None), text(&None), text(&None)]),
+        IndexValue::Number { value } => (
+            4,
+            vec![finite(value)?, text(&None), text(&None), text(&None)],
+        ),
         IndexValue::Quantity {
             value,
             system,
             code,
             unit,
-        } => (4, vec![finite(value)?, text(system), text(code), text(unit)]),
+        } => (
+            4,
+            vec![finite(value)?, text(system), text(code), text(unit)],
+        ),
         IndexValue::Uri { value } => (5, vec![Bind::Text(value.clone())]),
     })
 }

@@ -476,6 +476,19 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// [`Tx::flush`] when rows of one of `types` are queued: a plan Bundle's writes keep
+    /// queueing while the access checks between them read other types' rows.
+    fn flush_types(&mut self, types: &[&str]) -> Result<(), StoreError> {
+        if self.pending.holds_any(types) {
+            self.pending.flush(self.conn, self.backend)?;
+        }
+        Ok(())
+    }
+
+    fn flush_for(&mut self, q: &query::SearchQuery) -> Result<(), StoreError> {
+        self.flush_types(&q.types())
+    }
+
     /// Holds an exclusive lock on `key` until the transaction ends, so that work which first
     /// looks and then writes (conditional create) cannot interleave with the same work
     /// elsewhere. SQLite writers already take turns, so there it is a no-op.

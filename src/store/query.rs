@@ -127,6 +127,39 @@ pub enum Condition {
     },
 }
 
+impl Condition {
+    /// The resource types besides the searched one whose index rows this condition reads.
+    fn other_types<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Condition::Chain { targets, .. } => {
+                for (t, c) in targets {
+                    out.push(t);
+                    c.other_types(out);
+                }
+            }
+            Condition::Has {
+                source_type, inner, ..
+            } => {
+                out.push(source_type);
+                inner.other_types(out);
+            }
+            Condition::Any(cs) | Condition::All(cs) => cs.iter().for_each(|c| c.other_types(out)),
+            _ => {}
+        }
+    }
+}
+
+impl SearchQuery {
+    /// Every resource type whose index rows the search reads.
+    pub(super) fn types(&self) -> Vec<&str> {
+        let mut out = vec![self.res_type.as_str()];
+        for c in &self.conditions {
+            c.other_types(&mut out);
+        }
+        out
+    }
+}
+
 /// Which patients' records a [`Condition::Compartment`] selects.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Patients {
@@ -898,7 +931,7 @@ impl Tx<'_> {
     /// One page of the current resources that meet every condition, in sort order (ties,
     /// and everything when unsorted, in id order).
     pub fn search(&mut self, q: &SearchQuery) -> Result<Vec<Version>, StoreError> {
-        self.flush()?;
+        self.flush_for(q)?;
         let mut sql = filtered(
             self.backend,
             q,
@@ -957,7 +990,7 @@ impl Tx<'_> {
         res_id: &str,
         sort: &[SortKey],
     ) -> Result<Vec<SortValue>, StoreError> {
-        self.flush()?;
+        self.flush_types(&[res_type])?;
         #[derive(QueryableByName)]
         struct TextValue {
             #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
@@ -1001,13 +1034,11 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// How many current resources meet every condition.
     /// The resources (not the versions) a search finds.
     pub fn search_resources(
         &mut self,
         q: &SearchQuery,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
-        self.flush()?;
         self.search(q)?.iter().map(Version::resource).collect()
     }
 
@@ -1018,7 +1049,6 @@ impl Tx<'_> {
         members: &[RefMatch],
         day: &str,
     ) -> Result<bool, StoreError> {
-        self.flush()?;
         let mut sql = Sql::new(self.backend);
         sql.push("SELECT COUNT(*) AS n FROM care_link cl WHERE cl.patient = ")
             .text(patient)
@@ -1028,8 +1058,9 @@ impl Tx<'_> {
         Ok(rows.first().is_some_and(|c| c.n > 0))
     }
 
+    /// How many current resources meet every condition.
     pub fn search_total(&mut self, q: &SearchQuery) -> Result<i64, StoreError> {
-        self.flush()?;
+        self.flush_for(q)?;
         let sql = filtered(self.backend, q, "COUNT(*) AS n");
         let rows: Vec<Count> = load!(&mut *self.conn, sql, Count)?;
         Ok(rows.first().map_or(0, |c| c.n))
@@ -1043,7 +1074,6 @@ impl Tx<'_> {
         res_type: &str,
         ids: &[String],
     ) -> Result<Vec<Version>, StoreError> {
-        self.flush()?;
         use super::schema::resources as r;
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -1073,7 +1103,7 @@ impl Tx<'_> {
         param: &str,
         target_type: Option<&str>,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        self.flush()?;
+        self.flush_types(&[res_type])?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
