@@ -603,7 +603,10 @@ pub(crate) fn write_checked(
     render: &crate::store::Render<'_, FhirError>,
 ) -> Result<Written, FhirError> {
     conformance::writable(res_type, id)?;
-    let before = tx.current(res_type, id)?.filter(|v| !v.deleted);
+    let before = match change {
+        Change::Create => None,
+        _ => tx.current(res_type, id)?.filter(|v| !v.deleted),
+    };
     if let Some(v) = &before {
         require_visible(tx, &rq.access, v)?;
     }

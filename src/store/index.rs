@@ -32,10 +32,12 @@ pub fn clear(conn: &mut AnyConnection, res_type: &str, res_id: &str) -> QueryRes
     Ok(())
 }
 
-/// The index rows of the resources a transaction wrote that are not in the database yet.
+/// The rows a transaction queued that are not in the database yet: the index rows of the
+/// resources it wrote, and which organisation recorded them.
 #[derive(Default)]
 pub struct Pending {
     resources: Vec<(String, String, Vec<IndexEntry>)>,
+    recorded: Vec<[String; 3]>,
 }
 
 impl Pending {
@@ -55,8 +57,16 @@ impl Pending {
             .retain(|(t, i, _)| !(t == res_type && i == res_id));
     }
 
+    /// Queues that `organization` wrote a version of `res_type/res_id`.
+    pub fn recorded_by(&mut self, res_type: &str, res_id: &str, organization: &str) {
+        let row = [res_type, res_id, organization].map(str::to_string);
+        if !self.recorded.contains(&row) {
+            self.recorded.push(row);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.resources.is_empty()
+        self.resources.is_empty() && self.recorded.is_empty()
     }
 
     /// Whether rows of a resource of one of `types` are queued.
@@ -64,6 +74,10 @@ impl Pending {
         self.resources
             .iter()
             .any(|(t, _, _)| types.contains(&t.as_str()))
+            || self
+                .recorded
+                .iter()
+                .any(|[t, _, _]| types.contains(&t.as_str()))
     }
 
     /// Sends every queued row, emptying the queue.
@@ -83,10 +97,21 @@ impl Pending {
                 }
             }
         }
-        for (table, rows) in TABLES.iter().zip(tables) {
-            insert(conn, backend, table, rows)?;
+        for ((table, columns), rows) in TABLES.iter().zip(tables) {
+            let into = format!("INSERT INTO {table} (res_type, res_id, param, {columns})");
+            insert(conn, backend, &into, "", rows)?;
         }
-        Ok(())
+        let recorded = std::mem::take(&mut self.recorded)
+            .into_iter()
+            .map(|row| row.map(Bind::Text).into())
+            .collect();
+        // An organisation is kept once per resource, however often it writes it.
+        let (into, conflict) = match backend {
+            Backend::Postgres => ("INSERT INTO", " ON CONFLICT DO NOTHING"),
+            Backend::Sqlite => ("INSERT OR IGNORE INTO", ""),
+        };
+        let into = format!("{into} recorded_by (res_type, res_id, organization)");
+        insert(conn, backend, &into, conflict, recorded)
     }
 }
 
@@ -165,10 +190,12 @@ fn finite(value: &str) -> Option<Bind> {
 /// at most this many statement texts, each prepared once per connection.
 const CHUNKS: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
 
+/// `into VALUES (...), (...) then`, in as few statements as [`CHUNKS`] allows.
 fn insert(
     conn: &mut AnyConnection,
     backend: Backend,
-    (table, columns): &(&str, &str),
+    into: &str,
+    then: &str,
     rows: Vec<Vec<Bind>>,
 ) -> QueryResult<()> {
     let mut rows = rows.into_iter().peekable();
@@ -176,9 +203,7 @@ fn insert(
     for size in CHUNKS {
         while left >= size {
             let mut sql = Sql::new(backend);
-            sql.push(&format!(
-                "INSERT INTO {table} (res_type, res_id, param, {columns}) VALUES "
-            ));
+            sql.push(into).push(" VALUES ");
             for (n, values) in rows.by_ref().take(size).enumerate() {
                 sql.push(if n == 0 { "(" } else { ", (" });
                 for (k, v) in values.into_iter().enumerate() {
@@ -189,6 +214,7 @@ fn insert(
                 }
                 sql.push(")");
             }
+            sql.push(then);
             sql.execute_on(conn)?;
             left -= size;
         }

@@ -70,6 +70,8 @@ impl From<DieselError> for StoreError {
 /// The kind of change a write makes, recorded in the history as the HTTP method that caused it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
+    /// A new resource under an id the server has just made up (a UUID): nothing is looked
+    /// up first, and should the id exist after all, the write fails as a collision.
     Create,
     Update,
     Delete,
@@ -508,15 +510,7 @@ impl Tx<'_> {
         res_id: &str,
         organization: &str,
     ) -> Result<(), StoreError> {
-        let sql = match self.backend {
-            Backend::Postgres => "INSERT INTO recorded_by (res_type, res_id, organization) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            Backend::Sqlite => "INSERT OR IGNORE INTO recorded_by (res_type, res_id, organization) VALUES (?, ?, ?)",
-        };
-        diesel::sql_query(sql)
-            .bind::<diesel::sql_types::Text, _>(res_type)
-            .bind::<diesel::sql_types::Text, _>(res_id)
-            .bind::<diesel::sql_types::Text, _>(organization)
-            .execute(self.conn)?;
+        self.pending.recorded_by(res_type, res_id, organization);
         Ok(())
     }
 
@@ -605,6 +599,7 @@ impl Tx<'_> {
         res_id: &str,
         organization: &str,
     ) -> Result<bool, StoreError> {
+        self.flush_types(&[res_type])?;
         #[derive(diesel::QueryableByName)]
         struct Found {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -680,9 +675,10 @@ fn write_once<E: From<StoreError>>(
     let head_row = resources::table
         .find((res_type, res_id))
         .select((resources::version, resources::deleted));
-    let head: Option<(i64, bool)> = match &mut *conn {
-        AnyConnection::Postgresql(c) => head_row.for_update().first(c).optional()?,
-        AnyConnection::Sqlite(c) => head_row.first(c).optional()?,
+    let head: Option<(i64, bool)> = match (change, &mut *conn) {
+        (Change::Create, _) => None,
+        (_, AnyConnection::Postgresql(c)) => head_row.for_update().first(c).optional()?,
+        (_, AnyConnection::Sqlite(c)) => head_row.first(c).optional()?,
     };
     if let Some(expected) = if_match {
         if head.map(|(v, _)| v) != Some(expected) {
