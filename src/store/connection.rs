@@ -109,13 +109,12 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match self.backend {
             Backend::Postgres => {
-                let mut conn =
+                // Searches stay prepared per connection, and PostgreSQL may keep one plan per
+                // statement (plan_cache_mode auto): planning a search with its access check
+                // took ten times as long as running it. The search SQL is written so that such
+                // a plan stays good whatever the values (see `query::filtered`).
+                let conn =
                     PgConnection::establish(&self.target).map_err(r2d2::Error::ConnectionError)?;
-                // Searches stay prepared per connection; a generic plan (made without the
-                // bound values) would read a whole index for a rare value, so each execution
-                // is planned for its own values.
-                conn.batch_execute("SET plan_cache_mode = force_custom_plan;")
-                    .map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Postgresql(conn))
             }
             Backend::Sqlite => {
