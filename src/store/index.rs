@@ -12,7 +12,7 @@ use super::query::{Bind, Sql};
 use super::schema::{
     search_date, search_number, search_reference, search_string, search_token, search_uri,
 };
-use super::{AnyConnection, Backend};
+use super::{AnyConnection, Backend, Version};
 use crate::search::{IndexEntry, IndexValue};
 
 /// Removes every index row of `res_type/res_id`.
@@ -36,6 +36,8 @@ pub fn clear(conn: &mut AnyConnection, res_type: &str, res_id: &str) -> QueryRes
 /// resources it wrote, and which organisation recorded them.
 #[derive(Default)]
 pub struct Pending {
+    /// New resources (version 1), in the order they were created.
+    created: Vec<Version>,
     resources: Vec<(String, String, Vec<IndexEntry>)>,
     recorded: Vec<[String; 3]>,
 }
@@ -57,6 +59,11 @@ impl Pending {
             .retain(|(t, i, _)| !(t == res_type && i == res_id));
     }
 
+    /// Queues the first version of a new resource, with the row that points at it.
+    pub fn create(&mut self, v: &Version) {
+        self.created.push(v.clone());
+    }
+
     /// Queues that `organization` wrote a version of `res_type/res_id`.
     pub fn recorded_by(&mut self, res_type: &str, res_id: &str, organization: &str) {
         let row = [res_type, res_id, organization].map(str::to_string);
@@ -66,7 +73,7 @@ impl Pending {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.resources.is_empty() && self.recorded.is_empty()
+        self.created.is_empty() && self.resources.is_empty() && self.recorded.is_empty()
     }
 
     /// Whether rows of a resource of one of `types` are queued.
@@ -82,6 +89,31 @@ impl Pending {
 
     /// Sends every queued row, emptying the queue.
     pub fn flush(&mut self, conn: &mut AnyConnection, backend: Backend) -> QueryResult<()> {
+        let created = std::mem::take(&mut self.created);
+        let version_row = |v: &Version, method: &[Bind]| {
+            let mut row = vec![
+                Bind::Text(v.res_type.clone()),
+                Bind::Text(v.res_id.clone()),
+                Bind::BigInt(v.version),
+                Bind::BigInt(v.last_updated),
+            ];
+            row.extend_from_slice(method);
+            row.extend([Bind::Bool(v.deleted), Bind::OptText(v.content.clone())]);
+            row
+        };
+        let versions = created
+            .iter()
+            .map(|v| version_row(v, &[Bind::Text("POST".into())]))
+            .collect();
+        insert(conn, backend, "INSERT INTO resource_versions (res_type, res_id, version, last_updated, method, deleted, content)", "", versions)?;
+        let heads = created.iter().map(|v| version_row(v, &[])).collect();
+        insert(
+            conn,
+            backend,
+            "INSERT INTO resources (res_type, res_id, version, last_updated, deleted, content)",
+            "",
+            heads,
+        )?;
         let resources = std::mem::take(&mut self.resources);
         let mut tables: [Vec<Vec<Bind>>; 6] = Default::default();
         for (res_type, res_id, entries) in &resources {

@@ -457,8 +457,14 @@ impl Tx<'_> {
         if_match: Option<i64>,
         render: &Render<'_, E>,
     ) -> Result<Written, E> {
+        if change != Change::Create {
+            self.flush_types(&[res_type])?;
+        }
         match write_once(self.conn, change, res_type, res_id, if_match, render) {
             Ok((w, entries)) => {
+                if change == Change::Create {
+                    self.pending.create(&w.version);
+                }
                 self.pending.set(res_type, res_id, entries);
                 Ok(w)
             }
@@ -619,6 +625,7 @@ impl Tx<'_> {
 
     /// The current version (possibly a deletion), or `None` when the resource never existed.
     pub fn current(&mut self, res_type: &str, res_id: &str) -> Result<Option<Version>, StoreError> {
+        self.flush_types(&[res_type])?;
         Ok(resources::table
             .find((res_type, res_id))
             .select((
@@ -640,6 +647,7 @@ impl Tx<'_> {
         res_id: &str,
         version: i64,
     ) -> Result<Option<Version>, StoreError> {
+        self.flush_types(&[res_type])?;
         Ok(resource_versions::table
             .filter(resource_versions::res_type.eq(res_type))
             .filter(resource_versions::res_id.eq(res_id))
@@ -724,6 +732,23 @@ fn write_once<E: From<StoreError>>(
         Some(r) => (Some(r.content), r.index),
         None => (None, Vec::new()),
     };
+    let written = Written {
+        version: Version {
+            res_type: res_type.to_string(),
+            res_id: res_id.to_string(),
+            version,
+            last_updated,
+            deleted: deleting,
+            content,
+        },
+        created: !deleting && head.is_none_or(|(_, deleted)| deleted),
+        unchanged: false,
+    };
+    if change == Change::Create {
+        // The caller queues the new rows with its index rows.
+        return Ok((written, entries));
+    }
+    let content = written.version.content.as_deref();
     diesel::insert_into(resource_versions::table)
         .values((
             resource_versions::res_type.eq(res_type),
@@ -732,7 +757,7 @@ fn write_once<E: From<StoreError>>(
             resource_versions::last_updated.eq(last_updated),
             resource_versions::method.eq(change.method()),
             resource_versions::deleted.eq(deleting),
-            resource_versions::content.eq(content.as_deref()),
+            resource_versions::content.eq(content),
         ))
         .execute(conn)?;
     match head {
@@ -744,7 +769,7 @@ fn write_once<E: From<StoreError>>(
                     resources::version.eq(version),
                     resources::last_updated.eq(last_updated),
                     resources::deleted.eq(deleting),
-                    resources::content.eq(content.as_deref()),
+                    resources::content.eq(content),
                 ))
                 .execute(conn)?;
         }
@@ -759,7 +784,7 @@ fn write_once<E: From<StoreError>>(
                 resources::version.eq(version),
                 resources::last_updated.eq(last_updated),
                 resources::deleted.eq(deleting),
-                resources::content.eq(content.as_deref()),
+                resources::content.eq(content),
             ))
             .execute(conn)?;
             if moved != 1 {
@@ -770,17 +795,5 @@ fn write_once<E: From<StoreError>>(
     if head.is_some() {
         index::clear(conn, res_type, res_id)?;
     }
-    let written = Written {
-        version: Version {
-            res_type: res_type.to_string(),
-            res_id: res_id.to_string(),
-            version,
-            last_updated,
-            deleted: deleting,
-            content,
-        },
-        created: !deleting && head.is_none_or(|(_, deleted)| deleted),
-        unchanged: false,
-    };
     Ok((written, entries))
 }

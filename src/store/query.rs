@@ -270,6 +270,7 @@ pub(super) enum Bind {
     Text(String),
     OptText(Option<String>),
     BigInt(i64),
+    Bool(bool),
     Double(f64),
 }
 
@@ -875,10 +876,12 @@ where
     DB: diesel::backend::Backend
         + diesel::sql_types::HasSqlType<Text>
         + diesel::sql_types::HasSqlType<BigInt>
-        + diesel::sql_types::HasSqlType<Double>,
+        + diesel::sql_types::HasSqlType<Double>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Bool>,
     String: diesel::serialize::ToSql<Text, DB>,
     i64: diesel::serialize::ToSql<BigInt, DB>,
     f64: diesel::serialize::ToSql<Double, DB>,
+    bool: diesel::serialize::ToSql<diesel::sql_types::Bool, DB>,
     Option<String>: diesel::serialize::ToSql<diesel::sql_types::Nullable<Text>, DB>,
 {
     fn walk_ast<'b>(
@@ -894,6 +897,7 @@ where
                     out.push_bind_param::<diesel::sql_types::Nullable<Text>, _>(v)?
                 }
                 Bind::BigInt(v) => out.push_bind_param::<BigInt, _>(v)?,
+                Bind::Bool(v) => out.push_bind_param::<diesel::sql_types::Bool, _>(v)?,
                 Bind::Double(v) => out.push_bind_param::<Double, _>(v)?,
             }
             at = *cut;
@@ -1082,6 +1086,7 @@ impl Tx<'_> {
         res_type: &str,
         ids: &[String],
     ) -> Result<Vec<Version>, StoreError> {
+        self.flush_types(&[res_type])?;
         use super::schema::resources as r;
         if ids.is_empty() {
             return Ok(Vec::new());
