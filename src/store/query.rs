@@ -442,6 +442,17 @@ fn rows_of(sql: &mut Sql, table: &str, res_type: &str, negate: bool, join: Join)
     }
 }
 
+/// Closes a subquery that [`rows_of`] opened. On PostgreSQL a probe ends in `OFFSET 0`, which
+/// keeps it a lookup per found resource: a plan kept for the statement can then neither start
+/// from it nor read it whole into a hash table. A plan made while the tables were small did
+/// the latter, and then read every resource an organisation ever recorded for each check.
+fn close_rows(sql: &mut Sql, join: Join) {
+    if sql.postgres && join == Join::Probe {
+        sql.push(" OFFSET 0");
+    }
+    sql.push(")");
+}
+
 /// How well a condition narrows a search, lowest first: the best one drives it.
 fn selectivity(c: &Condition) -> u8 {
     match c {
@@ -524,10 +535,13 @@ fn links_of(sql: &mut Sql, members: &[RefMatch], day: &str) {
 /// lookup for that one patient (`EXISTS`), never the list of every patient of a member, which
 /// for an organisation's system grows with the whole database.
 fn patients_of(sql: &mut Sql, column: &str, patients: &Patients) {
+    // OFFSET 0: see `close_rows`.
+    let fence = if sql.postgres { " OFFSET 0)" } else { ")" };
     let denied = |sql: &mut Sql| {
         sql.push(" AND NOT EXISTS (SELECT 1 FROM sharing s WHERE s.patient = ")
             .push(column)
-            .push(" AND s.decision = 'deny')");
+            .push(" AND s.decision = 'deny'")
+            .push(fence);
     };
     match patients {
         Patients::Ids(ids) => {
@@ -543,11 +557,12 @@ fn patients_of(sql: &mut Sql, column: &str, patients: &Patients) {
                 .push(column)
                 .push(" AND ");
             links_of(sql, members, day);
-            sql.push(")");
+            sql.push(fence);
             if *consent {
                 sql.push(" AND EXISTS (SELECT 1 FROM sharing s WHERE s.patient = ")
                     .push(column)
-                    .push(" AND s.decision = 'permit')");
+                    .push(" AND s.decision = 'permit'")
+                    .push(fence);
             }
             denied(sql);
         }
@@ -572,9 +587,8 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
         }
         Condition::RecordedBy(organization) => {
             rows_of(sql, "recorded_by", res_type, false, join);
-            sql.push(" AND organization = ")
-                .text(organization)
-                .push(")");
+            sql.push(" AND organization = ").text(organization);
+            close_rows(sql, join);
         }
         Condition::Compartment { params, patients } => {
             // Qualified, or the care_link and sharing lookups (which have a res_id of their
@@ -590,7 +604,7 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
             };
             patients_of(sql, column, patients);
             if res_type != "Patient" {
-                sql.push(")");
+                close_rows(sql, join);
             }
         }
         Condition::Nothing => {
@@ -619,7 +633,8 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
             missing,
         } => {
             ids_in(sql, table.name(), res_type, param, *missing, join);
-            sql.push("1 = 1)");
+            sql.push("1 = 1");
+            close_rows(sql, join);
         }
         Condition::Chain { param, targets } => {
             ids_in(sql, "search_reference", res_type, param, false, join);
@@ -631,8 +646,8 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
                     .push(" AND deleted = FALSE");
                 condition(sql, target_type, inner, Join::Drive);
                 sql.push(")");
-            })
-            .push(")");
+            });
+            close_rows(sql, join);
         }
         Condition::Id(ids) => {
             sql.push(" AND ").any(ids, |sql, id| {
@@ -658,7 +673,7 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
             if !except.is_empty() {
                 sql.push(" AND NOT ").any(except, token_match);
             }
-            sql.push(")");
+            close_rows(sql, join);
         }
         Condition::String {
             param,
@@ -681,8 +696,8 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
                         .text(&format!("%{}%", like_escape(v)))
                         .push(" ESCAPE '\\'");
                 }
-            })
-            .push(")");
+            });
+            close_rows(sql, join);
         }
         Condition::Reference { param, values } => {
             ids_in(sql, "search_reference", res_type, param, false, join);
@@ -717,8 +732,8 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
                         sql.push(" AND identifier_system = ").text(s);
                     }
                 }
-            })
-            .push(")");
+            });
+            close_rows(sql, join);
         }
         Condition::Date { param, values } => {
             ids_in(sql, "search_date", res_type, param, false, join);
@@ -729,8 +744,8 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
                     (*ql, *qh)
                 };
                 range(sql, "low", "high", *p, Bind::BigInt(ql), Bind::BigInt(qh));
-            })
-            .push(")");
+            });
+            close_rows(sql, join);
         }
         Condition::Number { param, values } => {
             ids_in(sql, "search_number", res_type, param, false, join);
@@ -761,15 +776,15 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
                         .text(c)
                         .push(")");
                 }
-            })
-            .push(")");
+            });
+            close_rows(sql, join);
         }
         Condition::Uri { param, values } => {
             ids_in(sql, "search_uri", res_type, param, false, join);
             sql.any(values, |sql, v| {
                 sql.push("value = ").text(v);
-            })
-            .push(")");
+            });
+            close_rows(sql, join);
         }
     }
 }
@@ -784,16 +799,8 @@ fn filtered(backend: Backend, q: &SearchQuery, select: &str) -> Sql {
     let mut ordered: Vec<&Condition> = q.conditions.iter().collect();
     ordered.sort_by_key(|c| selectivity(c));
     for (n, c) in ordered.into_iter().enumerate() {
-        if n == 0 {
-            condition(&mut sql, &q.res_type, c, Join::Drive);
-            continue;
-        }
-        // Inside an OR, PostgreSQL keeps a probe a lookup per found resource. Taken out as a
-        // join, a plan made without the bound values (cached per statement) may start from
-        // a code it takes to be rare, such as a scope every Consent has.
-        sql.push(" AND (1 = 0 OR (1 = 1");
-        condition(&mut sql, &q.res_type, c, Join::Probe);
-        sql.push("))");
+        let join = if n == 0 { Join::Drive } else { Join::Probe };
+        condition(&mut sql, &q.res_type, c, join);
     }
     sql
 }
