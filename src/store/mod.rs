@@ -261,26 +261,36 @@ impl Store {
         &self,
         work: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        use diesel::connection::SimpleConnection;
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
         let mut conn = self.conn()?;
         let backend = self.db.backend;
-        let result = conn.transaction(|c| {
-            if backend == Backend::Postgres {
-                c.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-            }
-            let mut tx = Tx {
-                conn: c,
-                backend,
-                collided: false,
-                pending: index::Pending::default(),
-            };
-            work(&mut tx).map_err(Abort::Work)
-        });
-        match result {
-            Ok(value) => Ok(value),
-            Err(Abort::Work(e)) => Err(e),
-            Err(Abort::Database(e)) => Err(StoreError::from(e).into()),
+        // On PostgreSQL the isolation level comes with BEGIN: one round trip, not two.
+        match &mut *conn {
+            AnyConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction_sql(
+                c,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            ),
+            AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction(c),
         }
+        .map_err(StoreError::from)?;
+        let mut tx = Tx {
+            conn: &mut conn,
+            backend,
+            collided: false,
+            pending: index::Pending::default(),
+        };
+        let result = work(&mut tx);
+        let ended = match (&mut *conn, result.is_ok()) {
+            (AnyConnection::Postgresql(c), true) => AnsiTransactionManager::commit_transaction(c),
+            (AnyConnection::Postgresql(c), false) => {
+                AnsiTransactionManager::rollback_transaction(c)
+            }
+            (AnyConnection::Sqlite(c), true) => AnsiTransactionManager::commit_transaction(c),
+            (AnyConnection::Sqlite(c), false) => AnsiTransactionManager::rollback_transaction(c),
+        };
+        let value = result?;
+        ended.map_err(StoreError::from)?;
+        Ok(value)
     }
 
     /// Stores `record` in the next group commit and returns once it is durable. Records that
