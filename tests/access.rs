@@ -465,6 +465,14 @@ backend_tests! {
         assert_eq!(found(&app, &practice, &format!("AuditEvent?{agent}&date=ge{today}&_count=100")).await.len(), 5);
         assert_eq!(found(&app, &practice, &format!("AuditEvent?{agent}&date=lt{today}")).await.len(), 0);
         assert_eq!(found(&app, &practice, "AuditEvent?date=lt2020-01-01").await.len(), 0);
+        assert_eq!(found(&app, &practice, &format!("AuditEvent?{agent}&subtype=read&outcome=4")).await.len(), 1);
+        // Parameters that hold the same value on every event are not indexed, and say so.
+        let practice_auth = format!("Bearer {practice}");
+        for p in ["site=pzp-fhir", "type=rest", "entity-type=2"] {
+            let headers = [("Authorization", practice_auth.as_str()), ("Prefer", "handling=strict")];
+            let (code, _, _) = app.get_with(&format!("AuditEvent?{p}"), &headers).await.expect(400).issue();
+            assert_eq!(code, "not-supported", "{p}");
+        }
         // The search names the patients that appeared in its answer, and its query.
         let search = events.iter().find(|e| e["subtype"][0]["code"] == "search-type").unwrap();
         let entities = search["entity"].as_array().unwrap();

@@ -30,11 +30,27 @@ pub struct SearchParam {
     pub targets: &'static [&'static str],
 }
 
+/// AuditEvent parameters this server does not index. Every request stores an AuditEvent, and
+/// each indexed value is a row written with it; these hold the same value on every event the
+/// server writes (`type` rest, `site` and `source` this server, `entity-type` and
+/// `entity-role` follow from the entity) or a free-text role (`agent-role`). An audit trail
+/// is searched by patient, agent, entity, date, outcome, action and subtype.
+const AUDIT_NOT_INDEXED: &[&str] = &[
+    "agent-role",
+    "entity-role",
+    "entity-type",
+    "site",
+    "source",
+    "type",
+];
+
 impl SearchParam {
-    /// Whether writes put values for this parameter into an index table.
+    /// Whether writes put values for this parameter into an index table (and so whether it
+    /// can be searched).
     pub fn is_indexed(&self) -> bool {
         !self.expression.is_empty()
             && !matches!(self.kind, ParamType::Composite | ParamType::Special)
+            && !(self.resource_type == "AuditEvent" && AUDIT_NOT_INDEXED.contains(&self.code))
     }
 }
 
