@@ -1,10 +1,11 @@
 //! Search index rows: replaced with every write of a resource, so they always describe its
 //! current version, and removed when it is deleted.
 //!
-//! A transaction does not send each row on its own: the rows of every resource it writes wait
-//! in [`Pending`] and go to the database in a few multi-row statements, before anything in the
-//! same transaction reads the index and before it commits. On PostgreSQL each statement is a
-//! round trip, and a plan Bundle of 200 resources has some 3,000 index rows.
+//! A transaction does not send each row on its own: the index rows of every resource it writes,
+//! who recorded it and, for a new resource, its first version wait in [`Pending`] and go to the
+//! database in a few multi-row statements, before anything in the same transaction reads rows
+//! of that resource type and before it commits. On PostgreSQL each statement is a round trip,
+//! and a plan Bundle of 200 resources has some 3,000 index rows.
 
 use diesel::prelude::*;
 
@@ -54,7 +55,7 @@ impl Pending {
     }
 
     /// Drops the queued rows of `res_type/res_id` (it was deleted or is written again).
-    pub fn forget(&mut self, res_type: &str, res_id: &str) {
+    fn forget(&mut self, res_type: &str, res_id: &str) {
         self.resources
             .retain(|(t, i, _)| !(t == res_type && i == res_id));
     }
