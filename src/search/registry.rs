@@ -48,9 +48,10 @@ impl SearchParam {
     /// Whether writes put values for this parameter into an index table (and so whether it
     /// can be searched).
     pub fn is_indexed(&self) -> bool {
+        let left_out = self.resource_type == "AuditEvent" && AUDIT_NOT_INDEXED.contains(&self.code);
         !self.expression.is_empty()
             && !matches!(self.kind, ParamType::Composite | ParamType::Special)
-            && !(self.resource_type == "AuditEvent" && AUDIT_NOT_INDEXED.contains(&self.code))
+            && !left_out
     }
 }
 
