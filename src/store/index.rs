@@ -90,24 +90,29 @@ impl Pending {
 
     /// Sends every queued row, emptying the queue.
     pub fn flush(&mut self, conn: &mut AnyConnection, backend: Backend) -> QueryResult<()> {
-        let created = std::mem::take(&mut self.created);
-        let version_row = |v: &Version, method: &[Bind]| {
-            let mut row = vec![
-                Bind::Text(v.res_type.clone()),
-                Bind::Text(v.res_id.clone()),
-                Bind::BigInt(v.version),
-                Bind::BigInt(v.last_updated),
-            ];
-            row.extend_from_slice(method);
-            row.extend([Bind::Bool(v.deleted), Bind::OptText(v.content.clone())]);
-            row
-        };
-        let versions = created
+        // The head row of a new resource; its version row is the same with the method.
+        let heads: Vec<Vec<Bind>> = std::mem::take(&mut self.created)
+            .into_iter()
+            .map(|v| {
+                vec![
+                    Bind::Text(v.res_type),
+                    Bind::Text(v.res_id),
+                    Bind::BigInt(v.version),
+                    Bind::BigInt(v.last_updated),
+                    Bind::Bool(v.deleted),
+                    Bind::OptText(v.content),
+                ]
+            })
+            .collect();
+        let versions = heads
             .iter()
-            .map(|v| version_row(v, &[Bind::Text("POST".into())]))
+            .map(|head| {
+                let mut row = head.clone();
+                row.insert(4, Bind::Text("POST".into()));
+                row
+            })
             .collect();
         insert(conn, backend, "INSERT INTO resource_versions (res_type, res_id, version, last_updated, method, deleted, content)", "", versions)?;
-        let heads = created.iter().map(|v| version_row(v, &[])).collect();
         insert(
             conn,
             backend,
@@ -238,14 +243,10 @@ fn insert(
             let mut sql = Sql::new(backend);
             sql.push(into).push(" VALUES ");
             for (n, values) in rows.by_ref().take(size).enumerate() {
-                sql.push(if n == 0 { "(" } else { ", (" });
-                for (k, v) in values.into_iter().enumerate() {
-                    if k > 0 {
-                        sql.push(", ");
-                    }
-                    sql.bind(v);
+                if n > 0 {
+                    sql.push(", ");
                 }
-                sql.push(")");
+                sql.tuple(values);
             }
             sql.push(then);
             sql.execute_on(conn)?;

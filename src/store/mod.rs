@@ -450,7 +450,7 @@ pub struct Tx<'c> {
     backend: Backend,
     /// Set when a write lost a race; the transaction is then retried as a whole.
     collided: bool,
-    /// Index rows of this transaction's writes that are not in the database yet.
+    /// Rows this transaction's writes queued that are not in the database yet.
     pending: index::Pending,
 }
 
@@ -486,7 +486,7 @@ impl Tx<'_> {
         }
     }
 
-    /// Sends the index rows this transaction has queued, so that what follows reads them.
+    /// Sends the rows this transaction has queued, so that what follows reads them.
     fn flush(&mut self) -> Result<(), StoreError> {
         if !self.pending.is_empty() {
             self.pending.flush(self.conn, self.backend)?;

@@ -311,19 +311,24 @@ impl Sql {
         self.bind(Bind::Text(v.to_string()))
     }
 
-    /// `(v1, v2, ...)`, each bound; `(NULL)` for none, which matches nothing.
-    fn list<S: AsRef<str>>(&mut self, values: &[S]) -> &mut Self {
+    /// `(v1, v2, ...)`, each bound: a row of an INSERT, or the list of an IN.
+    pub(super) fn tuple(&mut self, values: impl IntoIterator<Item = Bind>) -> &mut Self {
         self.push("(");
-        if values.is_empty() {
-            self.push("NULL");
-        }
-        for (n, v) in values.iter().enumerate() {
+        for (n, v) in values.into_iter().enumerate() {
             if n > 0 {
                 self.push(", ");
             }
-            self.text(v.as_ref());
+            self.bind(v);
         }
         self.push(")")
+    }
+
+    /// [`Sql::tuple`] of texts; `(NULL)` for none, which matches nothing.
+    fn list<S: AsRef<str>>(&mut self, values: &[S]) -> &mut Self {
+        if values.is_empty() {
+            return self.push("(NULL)");
+        }
+        self.tuple(values.iter().map(|v| Bind::Text(v.as_ref().to_string())))
     }
 
     fn int(&mut self, v: i64) -> &mut Self {
