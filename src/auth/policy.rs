@@ -486,17 +486,22 @@ impl<'p> Access<'p> {
             if res_type == "Patient" && !exists {
                 continue;
             }
+            // A plan Bundle writes many resources of one patient: checked once while the care
+            // relationships stay as they are.
+            let granted = format!("may write the record of Patient/{p}");
+            if tx.remembers(&granted) {
+                continue;
+            }
             if self.is_related(tx, p)? {
+                tx.remember(granted);
                 continue;
             }
             let writing = (res_type == "CareTeam").then_some(id);
-            if self.may_start_record(tx, p, writing)? {
-                continue;
-            }
             // On PostgreSQL each statement reads what is committed when it runs: a care team
             // that kept this record from being started may have been committed after the
             // first look, and may name the caller.
-            if self.is_related(tx, p)? {
+            if self.may_start_record(tx, p, writing)? || self.is_related(tx, p)? {
+                tx.remember(granted);
                 continue;
             }
             return Err(forbidden(format!(

@@ -6,7 +6,7 @@
 //! conditional creates and updates. Then references to `fullUrl`s (`urn:uuid:...`) and
 //! conditional references (`Patient?identifier=...`) are rewritten to `Type/id`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -161,6 +161,16 @@ fn transaction(
                 names.insert(full_url.to_string(), format!("{}/{id}", e.res_type));
             }
             targets.push(target);
+        }
+        // The current versions of what the entries update, in one statement per type.
+        let mut updated: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (e, target) in entries.iter().zip(&targets) {
+            if let (Method::Put | Method::Delete, Some(id)) = (e.method, &target.id) {
+                updated.entry(&e.res_type).or_default().push(id.clone());
+            }
+        }
+        for (res_type, ids) in updated {
+            tx.read_ahead(res_type, &ids)?;
         }
         let mut order: Vec<&Entry> = entries.iter().collect();
         order.sort_by_key(|e| e.method);

@@ -646,11 +646,15 @@ pub(crate) fn write_checked(
             .as_ref()
             .map(crate::pzp::care_links)
             .unwrap_or_default();
-        tx.set_care_links(res_type, id, &links)?;
+        tx.set_care_links(res_type, id, &links, written.created)?;
     }
     if res_type == "Consent" {
         let decision = content.as_ref().and_then(crate::pzp::sharing);
-        tx.set_sharing(id, decision.as_ref().map(|(p, d)| (p.as_str(), *d)))?;
+        tx.set_sharing(
+            id,
+            decision.as_ref().map(|(p, d)| (p.as_str(), *d)),
+            written.created,
+        )?;
     }
     if let Some(ura) = &rq.access.who.ura {
         tx.recorded_by(res_type, id, ura)?;

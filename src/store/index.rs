@@ -37,8 +37,8 @@ pub fn clear(conn: &mut AnyConnection, res_type: &str, res_id: &str) -> QueryRes
 /// resources it wrote, and which organisation recorded them.
 #[derive(Default)]
 pub struct Pending {
-    /// New resources (version 1), in the order they were created.
-    created: Vec<Version>,
+    /// New resources (version 1) with the method that created them (POST or PUT), in order.
+    created: Vec<(Version, &'static str)>,
     resources: Vec<(String, String, Vec<IndexEntry>)>,
     recorded: Vec<[String; 3]>,
 }
@@ -61,8 +61,8 @@ impl Pending {
     }
 
     /// Queues the first version of a new resource, with the row that points at it.
-    pub fn create(&mut self, v: &Version) {
-        self.created.push(v.clone());
+    pub fn create(&mut self, v: &Version, method: &'static str) {
+        self.created.push((v.clone(), method));
     }
 
     /// Queues that `organization` wrote a version of `res_type/res_id`.
@@ -77,11 +77,46 @@ impl Pending {
         self.created.is_empty() && self.resources.is_empty() && self.recorded.is_empty()
     }
 
+    /// Whether rows of `res_type/res_id` itself are queued: its first version, its index rows
+    /// or who recorded it.
+    pub fn holds(&self, res_type: &str, res_id: &str) -> bool {
+        let is = |t: &str, i: &str| t == res_type && i == res_id;
+        self.created.iter().any(|(v, _)| is(&v.res_type, &v.res_id))
+            || self.resources.iter().any(|(t, i, _)| is(t, i))
+            || self.recorded.iter().any(|[t, i, _]| is(t, i))
+    }
+
+    /// Takes the queued rows of resources of one of `types` out, leaving the others queued.
+    pub fn take_types(&mut self, types: &[&str]) -> Pending {
+        let wanted = |t: &str| types.contains(&t);
+        let (created, kept) = std::mem::take(&mut self.created)
+            .into_iter()
+            .partition(|(v, _)| wanted(&v.res_type));
+        self.created = kept;
+        let (resources, kept) = std::mem::take(&mut self.resources)
+            .into_iter()
+            .partition(|(t, _, _)| wanted(t));
+        self.resources = kept;
+        let (recorded, kept) = std::mem::take(&mut self.recorded)
+            .into_iter()
+            .partition(|[t, _, _]| wanted(t));
+        self.recorded = kept;
+        Pending {
+            created,
+            resources,
+            recorded,
+        }
+    }
+
     /// Whether rows of a resource of one of `types` are queued.
     pub fn holds_any(&self, types: &[&str]) -> bool {
-        self.resources
+        self.created
             .iter()
-            .any(|(t, _, _)| types.contains(&t.as_str()))
+            .any(|(v, _)| types.contains(&v.res_type.as_str()))
+            || self
+                .resources
+                .iter()
+                .any(|(t, _, _)| types.contains(&t.as_str()))
             || self
                 .recorded
                 .iter()
@@ -91,24 +126,26 @@ impl Pending {
     /// Sends every queued row, emptying the queue.
     pub fn flush(&mut self, conn: &mut AnyConnection, backend: Backend) -> QueryResult<()> {
         // The head row of a new resource; its version row is the same with the method.
-        let heads: Vec<Vec<Bind>> = std::mem::take(&mut self.created)
+        let (heads, methods): (Vec<Vec<Bind>>, Vec<&str>) = std::mem::take(&mut self.created)
             .into_iter()
-            .map(|v| {
-                vec![
+            .map(|(v, method)| {
+                let head = vec![
                     Bind::Text(v.res_type),
                     Bind::Text(v.res_id),
                     Bind::BigInt(v.version),
                     Bind::BigInt(v.last_updated),
                     Bind::Bool(v.deleted),
                     Bind::OptText(v.content),
-                ]
+                ];
+                (head, method)
             })
-            .collect();
+            .unzip();
         let versions = heads
             .iter()
-            .map(|head| {
+            .zip(methods)
+            .map(|(head, method)| {
                 let mut row = head.clone();
-                row.insert(4, Bind::Text("POST".into()));
+                row.insert(4, Bind::Text(method.into()));
                 row
             })
             .collect();
@@ -229,7 +266,7 @@ fn finite(value: &str) -> Option<Bind> {
 const CHUNKS: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
 
 /// `into VALUES (...), (...) then`, in as few statements as [`CHUNKS`] allows.
-fn insert(
+pub(super) fn insert(
     conn: &mut AnyConnection,
     backend: Backend,
     into: &str,

@@ -7,6 +7,7 @@ mod index;
 mod query;
 mod schema;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{mpsc, Arc, Mutex};
 
 use diesel::prelude::*;
@@ -14,6 +15,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use append::Appended;
 pub use connection::{parse_url, AnyConnection, Backend};
+use query::{Bind, Sql};
 pub use query::{
     Condition, Patients, Prefix, RefMatch, SearchQuery, SortBy, SortKey, SortValue, StringMode,
     Table, TokenMatch,
@@ -273,12 +275,7 @@ impl Store {
             AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction(c),
         }
         .map_err(StoreError::from)?;
-        let mut tx = Tx {
-            conn: &mut conn,
-            backend,
-            collided: false,
-            pending: index::Pending::default(),
-        };
+        let mut tx = Tx::new(&mut conn, backend);
         let result = work(&mut tx);
         let ended = match (&mut *conn, result.is_ok()) {
             (AnyConnection::Postgresql(c), true) => AnsiTransactionManager::commit_transaction(c),
@@ -380,16 +377,12 @@ impl Db {
         for _ in 0..WRITE_ATTEMPTS {
             let mut collided = false;
             let attempt = conn.transaction(|c| {
-                let mut tx = Tx {
-                    conn: c,
-                    backend,
-                    collided: false,
-                    pending: index::Pending::default(),
-                };
+                let mut tx = Tx::new(c, backend);
                 let result = work(&mut tx);
                 collided = tx.collided;
                 let value = result.map_err(Abort::Work)?;
-                tx.pending.flush(tx.conn, backend)?;
+                let mut rows = std::mem::take(&mut tx.pending);
+                rows.flush(tx.conn, backend)?;
                 Ok(value)
             });
             match attempt {
@@ -452,9 +445,33 @@ pub struct Tx<'c> {
     collided: bool,
     /// Rows this transaction's writes queued that are not in the database yet.
     pending: index::Pending,
+    /// Resources that [`Tx::current`] found never existed: writing one creates it without
+    /// looking again. Should another transaction create it meanwhile, the insert collides
+    /// and the whole transaction runs again.
+    absent: HashSet<(String, String)>,
+    /// Current versions read ahead by [`Tx::read_ahead`], until the resource is written.
+    known: HashMap<(String, String), Version>,
+    /// Bumped by every write of a care team, episode of care or patient, so that what was
+    /// concluded from the old care relationships is not reused; see [`Tx::remember`].
+    relationships: u64,
+    /// Facts concluded in this transaction, with the [`Tx::relationships`] they hold for.
+    remembered: HashMap<String, u64>,
 }
 
-impl Tx<'_> {
+impl<'c> Tx<'c> {
+    fn new(conn: &'c mut AnyConnection, backend: Backend) -> Self {
+        Tx {
+            conn,
+            backend,
+            collided: false,
+            pending: index::Pending::default(),
+            absent: HashSet::new(),
+            known: HashMap::new(),
+            relationships: 0,
+            remembered: HashMap::new(),
+        }
+    }
+
     /// Writes a new version. `render` produces the resource text for the version number and
     /// timestamp the store assigns, given the current content for an [`Change::Edit`] (it is
     /// not called for a deletion); its error aborts the write. `if_match` makes the write
@@ -467,13 +484,18 @@ impl Tx<'_> {
         if_match: Option<i64>,
         render: &Render<'_, E>,
     ) -> Result<Written, E> {
-        if change != Change::Create {
-            self.flush_types(&[res_type])?;
+        self.flush_resource(res_type, res_id)?;
+        let key = (res_type.to_string(), res_id.to_string());
+        self.known.remove(&key);
+        let absent = self.absent.remove(&key);
+        let queue = change == Change::Create || (change == Change::Update && absent);
+        if matches!(res_type, "CareTeam" | "EpisodeOfCare" | "Patient") {
+            self.relationships += 1;
         }
-        match write_once(self.conn, change, res_type, res_id, if_match, render) {
+        match write_once(self.conn, change, res_type, res_id, if_match, queue, render) {
             Ok((w, entries)) => {
-                if change == Change::Create {
-                    self.pending.create(&w.version);
+                if queue {
+                    self.pending.create(&w.version, change.method());
                 }
                 self.pending.set(res_type, res_id, entries);
                 Ok(w)
@@ -486,21 +508,46 @@ impl Tx<'_> {
         }
     }
 
-    /// Sends the rows this transaction has queued, so that what follows reads them.
-    fn flush(&mut self) -> Result<(), StoreError> {
-        if !self.pending.is_empty() {
-            self.pending.flush(self.conn, self.backend)?;
+    /// Sends `rows` taken from the queue, so that what follows reads them.
+    fn send(&mut self, rows: &mut index::Pending) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        rows.flush(self.conn, self.backend).map_err(|e| {
+            // A resource queued as new that another transaction created meanwhile.
+            self.collided |= is_collision(&e);
+            e.into()
+        })
+    }
+
+    /// Sends the queued rows of resources of `types`: a plan Bundle's writes keep queueing
+    /// while the access checks between them read other types' rows.
+    fn flush_types(&mut self, types: &[&str]) -> Result<(), StoreError> {
+        if self.pending.holds_any(types) {
+            let mut rows = self.pending.take_types(types);
+            self.send(&mut rows)?;
         }
         Ok(())
     }
 
-    /// [`Tx::flush`] when rows of one of `types` are queued: a plan Bundle's writes keep
-    /// queueing while the access checks between them read other types' rows.
-    fn flush_types(&mut self, types: &[&str]) -> Result<(), StoreError> {
-        if self.pending.holds_any(types) {
-            self.pending.flush(self.conn, self.backend)?;
+    /// [`Tx::flush_types`] when rows of `res_type/res_id` itself are queued.
+    fn flush_resource(&mut self, res_type: &str, res_id: &str) -> Result<(), StoreError> {
+        if self.pending.holds(res_type, res_id) {
+            self.flush_types(&[res_type])?;
         }
         Ok(())
+    }
+
+    /// Whether `fact` was concluded in this transaction ([`Tx::remember`]) and no care team,
+    /// episode of care or patient was written since.
+    pub fn remembers(&self, fact: &str) -> bool {
+        self.remembered.get(fact) == Some(&self.relationships)
+    }
+
+    /// Notes a conclusion drawn from the current care relationships, for [`Tx::remembers`]:
+    /// a plan Bundle writes many resources of the same patient, each checked the same way.
+    pub fn remember(&mut self, fact: String) {
+        self.remembered.insert(fact, self.relationships);
     }
 
     fn flush_for(&mut self, q: &query::SearchQuery) -> Result<(), StoreError> {
@@ -530,80 +577,71 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Replaces the care links a resource states (none for a deletion).
+    /// Replaces the care links a resource states (none for a deletion). `new`: no earlier
+    /// version of the resource states any (it was just created, or only deleted before).
     pub fn set_care_links(
         &mut self,
         res_type: &str,
         res_id: &str,
         links: &[CareLink],
+        new: bool,
     ) -> Result<(), StoreError> {
-        let (delete, insert) = match self.backend {
-            Backend::Postgres => (
-                "DELETE FROM care_link WHERE res_type = $1 AND res_id = $2",
-                "INSERT INTO care_link (res_type, res_id, patient, member_type, member_id, member_system, member_value, start_day, end_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            ),
-            Backend::Sqlite => (
-                "DELETE FROM care_link WHERE res_type = ? AND res_id = ?",
-                "INSERT INTO care_link (res_type, res_id, patient, member_type, member_id, member_system, member_value, start_day, end_day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ),
-        };
-        use diesel::sql_types::{Nullable, Text};
-        diesel::sql_query(delete)
-            .bind::<Text, _>(res_type)
-            .bind::<Text, _>(res_id)
-            .execute(self.conn)?;
-        for l in links {
-            let (member_type, member_id, system, value) = match &l.member {
-                RefMatch::Id { target_type, id } => {
-                    (target_type.clone(), Some(id.clone()), None, None)
-                }
-                RefMatch::Identifier { system, value } => {
-                    (None, None, system.clone(), Some(value.clone()))
-                }
-                RefMatch::Url { .. } => continue,
-            };
-            diesel::sql_query(insert)
-                .bind::<Text, _>(res_type)
-                .bind::<Text, _>(res_id)
-                .bind::<Text, _>(&l.patient)
-                .bind::<Nullable<Text>, _>(member_type)
-                .bind::<Nullable<Text>, _>(member_id)
-                .bind::<Nullable<Text>, _>(system)
-                .bind::<Nullable<Text>, _>(value)
-                .bind::<Nullable<Text>, _>(&l.start_day)
-                .bind::<Nullable<Text>, _>(&l.end_day)
-                .execute(self.conn)?;
+        self.relationships += 1;
+        if !new {
+            let mut sql = Sql::new(self.backend);
+            sql.push("DELETE FROM care_link WHERE res_type = ")
+                .text(res_type)
+                .push(" AND res_id = ")
+                .text(res_id);
+            sql.execute_on(self.conn)?;
         }
-        Ok(())
+        let rows = links
+            .iter()
+            .filter_map(|l| {
+                let (member_type, member_id, system, value) = match &l.member {
+                    RefMatch::Id { target_type, id } => {
+                        (target_type.clone(), Some(id.clone()), None, None)
+                    }
+                    RefMatch::Identifier { system, value } => {
+                        (None, None, system.clone(), Some(value.clone()))
+                    }
+                    RefMatch::Url { .. } => return None,
+                };
+                Some(vec![
+                    Bind::Text(res_type.to_string()),
+                    Bind::Text(res_id.to_string()),
+                    Bind::Text(l.patient.clone()),
+                    Bind::OptText(member_type),
+                    Bind::OptText(member_id),
+                    Bind::OptText(system),
+                    Bind::OptText(value),
+                    Bind::OptText(l.start_day.clone()),
+                    Bind::OptText(l.end_day.clone()),
+                ])
+            })
+            .collect();
+        let into = "INSERT INTO care_link (res_type, res_id, patient, member_type, member_id, member_system, member_value, start_day, end_day)";
+        Ok(index::insert(self.conn, self.backend, into, "", rows)?)
     }
 
     /// Replaces the sharing decision a Consent states: `(patient, "permit" | "deny")`, or
-    /// none.
+    /// none. `new` as for [`Tx::set_care_links`].
     pub fn set_sharing(
         &mut self,
         consent_id: &str,
         decision: Option<(&str, &str)>,
+        new: bool,
     ) -> Result<(), StoreError> {
-        let (delete, insert) = match self.backend {
-            Backend::Postgres => (
-                "DELETE FROM sharing WHERE res_id = $1",
-                "INSERT INTO sharing (res_id, patient, decision) VALUES ($1, $2, $3)",
-            ),
-            Backend::Sqlite => (
-                "DELETE FROM sharing WHERE res_id = ?",
-                "INSERT INTO sharing (res_id, patient, decision) VALUES (?, ?, ?)",
-            ),
-        };
-        use diesel::sql_types::Text;
-        diesel::sql_query(delete)
-            .bind::<Text, _>(consent_id)
-            .execute(self.conn)?;
+        if !new {
+            let mut sql = Sql::new(self.backend);
+            sql.push("DELETE FROM sharing WHERE res_id = ")
+                .text(consent_id);
+            sql.execute_on(self.conn)?;
+        }
         if let Some((patient, d)) = decision {
-            diesel::sql_query(insert)
-                .bind::<Text, _>(consent_id)
-                .bind::<Text, _>(patient)
-                .bind::<Text, _>(d)
-                .execute(self.conn)?;
+            let row = [consent_id, patient, d].map(|v| Bind::Text(v.to_string()));
+            let into = "INSERT INTO sharing (res_id, patient, decision)";
+            index::insert(self.conn, self.backend, into, "", vec![row.into()])?;
         }
         Ok(())
     }
@@ -615,7 +653,7 @@ impl Tx<'_> {
         res_id: &str,
         organization: &str,
     ) -> Result<bool, StoreError> {
-        self.flush_types(&[res_type])?;
+        self.flush_resource(res_type, res_id)?;
         #[derive(diesel::QueryableByName)]
         struct Found {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -635,8 +673,15 @@ impl Tx<'_> {
 
     /// The current version (possibly a deletion), or `None` when the resource never existed.
     pub fn current(&mut self, res_type: &str, res_id: &str) -> Result<Option<Version>, StoreError> {
-        self.flush_types(&[res_type])?;
-        Ok(resources::table
+        let key = (res_type.to_string(), res_id.to_string());
+        if let Some(v) = self.known.get(&key) {
+            return Ok(Some(v.clone()));
+        }
+        if self.absent.contains(&key) {
+            return Ok(None);
+        }
+        self.flush_resource(res_type, res_id)?;
+        let found = resources::table
             .find((res_type, res_id))
             .select((
                 resources::res_type,
@@ -647,7 +692,39 @@ impl Tx<'_> {
                 resources::content,
             ))
             .first::<Version>(self.conn)
-            .optional()?)
+            .optional()?;
+        if found.is_none() {
+            self.absent
+                .insert((res_type.to_string(), res_id.to_string()));
+        }
+        Ok(found)
+    }
+
+    /// Reads the current versions of `ids` of one type in one statement, for the
+    /// [`Tx::current`] calls of the writes that follow (a transaction Bundle's).
+    pub fn read_ahead(&mut self, res_type: &str, ids: &[String]) -> Result<(), StoreError> {
+        self.flush_types(&[res_type])?;
+        let found = resources::table
+            .filter(resources::res_type.eq(res_type))
+            .filter(resources::res_id.eq_any(ids))
+            .select((
+                resources::res_type,
+                resources::res_id,
+                resources::version,
+                resources::last_updated,
+                resources::deleted,
+                resources::content,
+            ))
+            .load::<Version>(self.conn)?;
+        for id in ids {
+            self.absent.insert((res_type.to_string(), id.clone()));
+        }
+        for v in found {
+            let key = (v.res_type.clone(), v.res_id.clone());
+            self.absent.remove(&key);
+            self.known.insert(key, v);
+        }
+        Ok(())
     }
 
     /// One specific version.
@@ -657,7 +734,7 @@ impl Tx<'_> {
         res_id: &str,
         version: i64,
     ) -> Result<Option<Version>, StoreError> {
-        self.flush_types(&[res_type])?;
+        self.flush_resource(res_type, res_id)?;
         Ok(resource_versions::table
             .filter(resource_versions::res_type.eq(res_type))
             .filter(resource_versions::res_id.eq(res_id))
@@ -685,6 +762,7 @@ fn write_once<E: From<StoreError>>(
     res_type: &str,
     res_id: &str,
     if_match: Option<i64>,
+    queue: bool,
     render: &Render<'_, E>,
 ) -> Result<(Written, Vec<crate::search::IndexEntry>), WriteError<E>> {
     let fail = |e: StoreError| WriteError::Failed(E::from(e));
@@ -693,8 +771,8 @@ fn write_once<E: From<StoreError>>(
     let head_row = resources::table
         .find((res_type, res_id))
         .select((resources::version, resources::deleted));
-    let head: Option<(i64, bool)> = match (change, &mut *conn) {
-        (Change::Create, _) => None,
+    let head: Option<(i64, bool)> = match (queue, &mut *conn) {
+        (true, _) => None,
         (_, AnyConnection::Postgresql(c)) => head_row.for_update().first(c).optional()?,
         (_, AnyConnection::Sqlite(c)) => head_row.first(c).optional()?,
     };
@@ -754,7 +832,7 @@ fn write_once<E: From<StoreError>>(
         created: !deleting && head.is_none_or(|(_, deleted)| deleted),
         unchanged: false,
     };
-    if change == Change::Create {
+    if queue {
         // The caller queues the new rows with its index rows.
         return Ok((written, entries));
     }

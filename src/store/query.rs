@@ -307,7 +307,7 @@ impl Sql {
         self
     }
 
-    fn text(&mut self, v: &str) -> &mut Self {
+    pub(super) fn text(&mut self, v: &str) -> &mut Self {
         self.bind(Bind::Text(v.to_string()))
     }
 
@@ -1165,7 +1165,7 @@ impl Tx<'_> {
         target_type: &str,
         target_ids: &[String],
     ) -> Result<Vec<String>, StoreError> {
-        self.flush()?;
+        self.flush_types(&[source_type])?;
         use super::schema::search_reference as sr;
         Ok(sr::table
             .filter(sr::res_type.eq(source_type))
