@@ -22,12 +22,12 @@ ours/HFS (README.md, "Side by side with Helios HFS"):
 """
 
 import argparse
-import concurrent.futures
 import datetime
 import http.client
 import json
 import os
 import platform
+import queue
 import random
 import re
 import secrets
@@ -277,26 +277,45 @@ def wait_until_idle(max_seconds, tag, poll=20):
 # --- the dataset -------------------------------------------------------------------------------
 
 class Dataset:
-    """The serialized transaction Bundles of `patients` plans, and what the queries pick from."""
+    """The transaction Bundles of `patients` plans, and what the queries pick from. Up to
+    `IN_MEMORY` patients the Bundles are made once, before the first load, so that making them
+    does not take CPU from the server during the load; beyond, they are made again while each
+    load runs (a million plans do not fit in memory)."""
+
+    IN_MEMORY = 200_000
 
     def __init__(self, patients, seed, per_bundle):
-        self.directory = None
-        self.bodies = []
-        self.resources = 0
+        self.size, self.seed, self.per_bundle = patients, seed, per_bundle
+        self.bundles = 1 + -(-patients // per_bundle)  # the directory, then the plans
+        self.resources = None  # known after the first pass
         self.patients = []  # (id, encounter id, BSN, family name)
-        for kind, numbers, bundle in pzp_dataset.bundles(patients, seed, per_bundle):
-            body = json.dumps(bundle, ensure_ascii=False).encode()
-            self.resources += len(bundle["entry"])
+        kind, _, bundle = next(pzp_dataset.bundles(0, seed, per_bundle))
+        assert kind == "directory"
+        self.directory = json.dumps(bundle, ensure_ascii=False).encode()
+        self.made = list(self.make()) if patients <= self.IN_MEMORY else None
+
+    def bodies(self):
+        """The serialized Bundles of the plans, one at a time."""
+        return iter(self.made) if self.made is not None else self.make()
+
+    def make(self):
+        """Makes the serialized Bundles; the first pass counts the resources (directory
+        included) and notes the patients."""
+        first = self.resources is None
+        count = len(json.loads(self.directory)["entry"])
+        for kind, _, bundle in pzp_dataset.bundles(self.size, self.seed, self.per_bundle):
             if kind == "directory":
-                self.directory = body
                 continue
-            self.bodies.append(body)
-            for entry in bundle["entry"]:
-                r = entry["resource"]
-                if r["resourceType"] == "Patient":
-                    pid, enc = pzp_dataset.patient_ids(int(r["id"].rsplit("-", 1)[1]))
-                    self.patients.append((pid, enc, r["identifier"][0]["value"],
-                                          r["name"][0]["family"]))
+            count += len(bundle["entry"])
+            if first:
+                for entry in bundle["entry"]:
+                    r = entry["resource"]
+                    if r["resourceType"] == "Patient":
+                        pid, enc = pzp_dataset.patient_ids(int(r["id"].rsplit("-", 1)[1]))
+                        self.patients.append((pid, enc, r["identifier"][0]["value"],
+                                              r["name"][0]["family"]))
+            yield json.dumps(bundle, ensure_ascii=False).encode()
+        self.resources = count
 
 
 def transaction_problems(answer):
@@ -309,37 +328,52 @@ def transaction_problems(answer):
 
 
 def load(port, data, loaders, tag=""):
-    """Loads the directory, then the patients' Bundles from `loaders` threads; returns
-    (seconds, warnings). Reports progress every tenth of the Bundles."""
-    warnings = []
+    """Loads the directory, then the patients' Bundles from `loaders` threads, made while they
+    are sent; returns (seconds, warnings). Reports progress every tenth of the Bundles."""
+    warnings, failures = [], []
     lock = threading.Lock()
-    local = threading.local()
     done = [0]
-    step = max(1, len(data.bodies) // 10)
+    step = max(1, data.bundles // 10)
 
-    def post(body):
-        if not hasattr(local, "client"):
-            local.client = Client(port)
-        status, answer = local.client.request("POST", "/", body)
+    def post(client, body):
+        status, answer = client.request("POST", "/", body)
         if status != 200:
             raise RuntimeError(f"transaction answered {status}: "
                                f"{answer[:3000].decode(errors='replace')}")
         found = transaction_problems(answer)
         with lock:
             warnings.extend(found)
-            if body is data.directory:
-                return
             done[0] += 1
-            if done[0] % step == 0 and done[0] < len(data.bodies):
+            if done[0] % step == 0 and done[0] < data.bundles:
                 elapsed = time.perf_counter() - start
-                progress(f"{tag}: {done[0]}/{len(data.bodies)} Bundles in {elapsed:.0f} s, "
+                progress(f"{tag}: {done[0]}/{data.bundles} Bundles in {elapsed:.0f} s, "
                          f"{done[0] / elapsed:.1f} Bundles/s")
 
+    def loader():
+        client = Client(port)
+        while (body := waiting.get()) is not None:
+            if not failures:
+                try:
+                    post(client, body)
+                except Exception as e:  # noqa: BLE001 - reported by the main thread
+                    failures.append(e)
+
     start = time.perf_counter()
-    post(data.directory)
-    with concurrent.futures.ThreadPoolExecutor(loaders) as pool:
-        for _ in pool.map(post, data.bodies):
-            pass
+    post(Client(port), data.directory)
+    waiting = queue.Queue(maxsize=4 * loaders)
+    threads = [threading.Thread(target=loader, daemon=True) for _ in range(loaders)]
+    for t in threads:
+        t.start()
+    for body in data.bodies():
+        if failures:
+            break
+        waiting.put(body)
+    for _ in threads:
+        waiting.put(None)
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
     return time.perf_counter() - start, warnings
 
 
@@ -519,13 +553,13 @@ def run_one(args, peer, backend, size, binary, workdir, data):
     else:
         server_cm = Server(binary, postgres)
     with server_cm as server:
-        progress(f"{tag}: loading {data.resources} resources in {len(data.bodies) + 1} Bundles")
+        progress(f"{tag}: loading {data.size} patients in {data.bundles} Bundles")
         seconds, warnings = load(server.port, data, args.loaders, tag)
         count = stored(server.port, server.count_query)
         ingest = {"server": peer, "backend": backend, "patients": size,
                   "resources": data.resources, "stored": count, "seconds": seconds,
                   "rate": data.resources / seconds, "warnings": warnings,
-                  "bundles": len(data.bodies) + 1, "busy": idle}
+                  "bundles": data.bundles, "busy": idle}
         progress(f"{tag}: loaded in {seconds:.1f} s ({data.resources / seconds:.0f} resources/s), "
                  f"server holds {count}, {len(warnings)} warnings")
         if count != data.resources:

@@ -67,6 +67,74 @@ backend_tests! {
         assert_eq!(total(&app, "Observation?status=final").await, 300);
     }
 
+    async fn simultaneous_transactions_creating_the_same_resource_all_land(app) {
+        // Each finds Patient/same absent and queues it as new; on PostgreSQL all but one collide
+        // when they send it (for the search entry, before commit), run again, and write the
+        // next version instead.
+        let writers = (0..8).map(|i| {
+            let app = &app;
+            let mut p = patient("999911120", &format!("w{i}"));
+            p["id"] = json!("same");
+            let entries = vec![put(p), request("GET", "Patient?identifier=999911120")];
+            async move { app.post_json("", &bundle("transaction", entries)).await }
+        });
+        let answers = futures_util::future::join_all(writers).await;
+        let mut statuses: Vec<String> = answers
+            .iter()
+            .map(|a| {
+                assert_eq!(a.status.as_u16(), 200, "{}", a.text());
+                assert_eq!(a.json()["entry"][1]["resource"]["total"], 1);
+                a.json()["entry"][0]["response"]["status"].as_str().unwrap().to_string()
+            })
+            .collect();
+        statuses.sort();
+        assert_eq!(statuses[0], "200 OK", "{statuses:?}");
+        assert_eq!(statuses[7], "201 Created", "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| s.starts_with("201")).count(), 1, "{statuses:?}");
+        let h = app.get("Patient/same/_history?_count=20").await.expect(200).json();
+        assert_eq!(h["total"], 8);
+        let versions: Vec<&str> = h["entry"].as_array().unwrap().iter()
+            .map(|e| e["resource"]["meta"]["versionId"].as_str().unwrap())
+            .collect();
+        assert_eq!(versions, ["8", "7", "6", "5", "4", "3", "2", "1"]);
+        // The first version is the creation (PUT), and each later one replaced the one before.
+        let methods: Vec<&str> = h["entry"].as_array().unwrap().iter()
+            .map(|e| e["request"]["method"].as_str().unwrap())
+            .collect();
+        assert_eq!(methods, ["PUT"; 8]);
+        assert_eq!(total(&app, "Patient?identifier=999911120").await, 1);
+    }
+
+    async fn a_care_team_change_counts_for_the_entries_after_it(app) {
+        // Our organisation is in p1's care team, and so may write p1's record.
+        let ours = json!({"member": {"type": "Organization",
+            "identifier": {"system": "http://fhir.nl/fhir/NamingSystem/ura", "value": OWN_URA}}});
+        let theirs = json!({"member": {"type": "Organization",
+            "identifier": {"system": "http://fhir.nl/fhir/NamingSystem/ura", "value": "99999999"}}});
+        let team = |participants: Vec<Value>| json!({"resourceType": "CareTeam", "id": "t1",
+            "status": "active", "subject": {"reference": "Patient/p1"}, "participant": participants});
+        let mut p = patient("999911120", "de Vries");
+        p["id"] = json!("p1");
+        app.put_json("Patient/p1", &p).await.expect(201);
+        app.put_json("CareTeam/t1", &team(vec![ours.clone(), theirs.clone()])).await.expect(201);
+
+        // One transaction: a new entry for p1, then the team without us, then another new
+        // entry for p1. The first is allowed; the last is not, so nothing of it is kept.
+        let new_observation = |id: &str| {
+            let mut o = observation("Patient/p1");
+            o["id"] = json!(id);
+            put(o)
+        };
+        let entries = vec![new_observation("o1"), put(team(vec![theirs])), new_observation("o2")];
+        let r = app.post_json("", &bundle("transaction", entries)).await;
+        assert_eq!(r.status.as_u16(), 403, "{}", r.text());
+        let text = r.json()["issue"][0]["diagnostics"].as_str().unwrap().to_string();
+        assert!(text.contains("no care relationship with Patient/p1"), "{text}");
+        app.get("Observation/o1").await.expect(404);
+        app.get("Observation/o2").await.expect(404);
+        assert_eq!(app.get("CareTeam/t1").await.json()["participant"].as_array().unwrap().len(), 2);
+    }
+
     async fn transaction_resolves_urn_uuid_references_and_answers_each_entry(app) {
         let b = bundle("transaction", vec![
             post("urn:uuid:0c3a6f4e-0000-4000-8000-000000000002", observation("urn:uuid:0c3a6f4e-0000-4000-8000-000000000001")),
