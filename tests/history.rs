@@ -60,7 +60,18 @@ backend_tests! {
         assert_eq!(first["response"]["status"], "201");
         assert_eq!(h["entry"][0]["response"]["status"], "200");
         assert_eq!(first["fullUrl"], app.url("Patient/p1"));
-        assert_eq!(h["entry"][0]["resource"]["name"][0]["family"], "v3");
+        let families: Vec<&str> = h["entry"].as_array().unwrap().iter()
+            .map(|e| e["resource"]["name"][0]["family"].as_str().unwrap()).collect();
+        assert_eq!(families, ["v3", "v2", "v1"]);
+
+        // A deletion keeps the text of the version it ends, for history and vread.
+        app.delete("Patient/p1").await.expect(200);
+        let h = app.get("Patient/p1/_history").await.expect(200).json();
+        assert_eq!(h["total"], 4);
+        assert!(h["entry"][0].get("resource").is_none(), "{}", h["entry"][0]);
+        assert_eq!(h["entry"][1]["resource"]["name"][0]["family"], "v3");
+        assert_eq!(app.get("Patient/p1/_history/3").await.expect(200).json()["name"][0]["family"], "v3");
+        app.get("Patient/p1/_history/4").await.expect(410);
 
         app.get("Patient/nope/_history").await.expect(404).issue();
         app.get("Foo/p1/_history").await.expect(404).issue();

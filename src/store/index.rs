@@ -125,7 +125,7 @@ impl Pending {
 
     /// Sends every queued row, emptying the queue.
     pub fn flush(&mut self, conn: &mut AnyConnection, backend: Backend) -> QueryResult<()> {
-        // The head row of a new resource; its version row is the same with the method.
+        // The head row of a new resource.
         let (heads, methods): (Vec<Vec<Bind>>, Vec<&str>) = std::mem::take(&mut self.created)
             .into_iter()
             .map(|(v, method)| {
@@ -140,12 +140,14 @@ impl Pending {
                 (head, method)
             })
             .unzip();
+        // The version row of the current version has no text: `resources` holds it.
         let versions = heads
             .iter()
             .zip(methods)
             .map(|(head, method)| {
-                let mut row = head.clone();
+                let mut row = head[..5].to_vec();
                 row.insert(4, Bind::Text(method.into()));
+                row.push(Bind::OptText(None));
                 row
             })
             .collect();

@@ -1,5 +1,9 @@
 //! Storage of resource versions. Every write is one database transaction that adds a row to
 //! `resource_versions` and moves the pointer in `resources`; nothing here knows about HTTP.
+//!
+//! The text of a version is kept once: the current version's in `resources`, and each earlier
+//! version's in its `resource_versions` row, moved there by the write that replaces it. A
+//! version row without text is a deletion or the current version.
 
 mod append;
 mod connection;
@@ -298,15 +302,23 @@ impl Store {
 
     /// A page of history entries, newest first.
     pub fn history(&self, q: &HistoryQuery) -> Result<Vec<HistoryEntry>, StoreError> {
-        let mut conn = self.conn()?;
-        let mut query = history_filter(&q.scope, q.since, q.recorded_by.as_deref());
-        if let Some(before) = q.before_seq {
-            query = query.filter(resource_versions::seq.lt(before));
-        }
-        Ok(query
-            .order(resource_versions::seq.desc())
-            .limit(q.limit)
-            .load::<HistoryEntry>(&mut *conn)?)
+        self.read(|tx| {
+            let mut query = history_filter(&q.scope, q.since, q.recorded_by.as_deref());
+            if let Some(before) = q.before_seq {
+                query = query.filter(resource_versions::seq.lt(before));
+            }
+            let mut entries = query
+                .order(resource_versions::seq.desc())
+                .limit(q.limit)
+                .load::<HistoryEntry>(&mut *tx.conn)?;
+            for e in entries
+                .iter_mut()
+                .filter(|e| e.content.is_none() && !e.deleted)
+            {
+                e.content = tx.current_text(&e.res_type, &e.res_id, e.version)?;
+            }
+            Ok(entries)
+        })
     }
 
     /// How many versions a history holds in total (ignoring paging).
@@ -700,33 +712,6 @@ impl<'c> Tx<'c> {
         Ok(found)
     }
 
-    /// Reads the current versions of `ids` of one type in one statement, for the
-    /// [`Tx::current`] calls of the writes that follow (a transaction Bundle's).
-    pub fn read_ahead(&mut self, res_type: &str, ids: &[String]) -> Result<(), StoreError> {
-        self.flush_types(&[res_type])?;
-        let found = resources::table
-            .filter(resources::res_type.eq(res_type))
-            .filter(resources::res_id.eq_any(ids))
-            .select((
-                resources::res_type,
-                resources::res_id,
-                resources::version,
-                resources::last_updated,
-                resources::deleted,
-                resources::content,
-            ))
-            .load::<Version>(self.conn)?;
-        for id in ids {
-            self.absent.insert((res_type.to_string(), id.clone()));
-        }
-        for v in found {
-            let key = (v.res_type.clone(), v.res_id.clone());
-            self.absent.remove(&key);
-            self.known.insert(key, v);
-        }
-        Ok(())
-    }
-
     /// One specific version.
     pub fn version(
         &mut self,
@@ -735,7 +720,7 @@ impl<'c> Tx<'c> {
         version: i64,
     ) -> Result<Option<Version>, StoreError> {
         self.flush_resource(res_type, res_id)?;
-        Ok(resource_versions::table
+        let found = resource_versions::table
             .filter(resource_versions::res_type.eq(res_type))
             .filter(resource_versions::res_id.eq(res_id))
             .filter(resource_versions::version.eq(version))
@@ -748,7 +733,37 @@ impl<'c> Tx<'c> {
                 resource_versions::content,
             ))
             .first::<Version>(self.conn)
-            .optional()?)
+            .optional()?;
+        match found {
+            Some(mut v) if v.content.is_none() && !v.deleted => {
+                v.content = self.current_text(res_type, res_id, version)?;
+                Ok(Some(v))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// The text of `version` when it is the current version (kept in `resources` only).
+    fn current_text(
+        &mut self,
+        res_type: &str,
+        res_id: &str,
+        version: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(resources::table
+            .find((res_type, res_id))
+            .filter(resources::version.eq(version))
+            .select(resources::content)
+            .first::<Option<String>>(self.conn)
+            .optional()?
+            .flatten())
+    }
+}
+
+fn backend_of(conn: &AnyConnection) -> Backend {
+    match conn {
+        AnyConnection::Postgresql(_) => Backend::Postgres,
+        AnyConnection::Sqlite(_) => Backend::Sqlite,
     }
 }
 
@@ -836,6 +851,21 @@ fn write_once<E: From<StoreError>>(
         // The caller queues the new rows with its index rows.
         return Ok((written, entries));
     }
+    if let Some((previous, false)) = head {
+        // The version being replaced keeps its text from now on.
+        let mut sql = Sql::new(backend_of(conn));
+        sql.push("UPDATE resource_versions SET content = (SELECT content FROM resources WHERE res_type = ")
+            .text(res_type)
+            .push(" AND res_id = ")
+            .text(res_id)
+            .push(") WHERE res_type = ")
+            .text(res_type)
+            .push(" AND res_id = ")
+            .text(res_id)
+            .push(" AND version = ")
+            .bind(Bind::BigInt(previous));
+        sql.execute_on(conn)?;
+    }
     let content = written.version.content.as_deref();
     diesel::insert_into(resource_versions::table)
         .values((
@@ -845,7 +875,7 @@ fn write_once<E: From<StoreError>>(
             resource_versions::last_updated.eq(last_updated),
             resource_versions::method.eq(change.method()),
             resource_versions::deleted.eq(deleting),
-            resource_versions::content.eq(content),
+            resource_versions::content.eq(None::<&str>),
         ))
         .execute(conn)?;
     match head {

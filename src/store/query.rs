@@ -280,6 +280,8 @@ pub(super) enum Bind {
 /// are replaced after a while, which bounds what a connection keeps.
 pub(super) struct Sql {
     postgres: bool,
+    /// Planned for its values each time instead of kept prepared (see [`Sql::planned_each_time`]).
+    once: bool,
     text: String,
     /// Where in `text` each bound value's placeholder goes.
     cuts: Vec<usize>,
@@ -290,10 +292,19 @@ impl Sql {
     pub(super) fn new(backend: Backend) -> Sql {
         Sql {
             postgres: backend == Backend::Postgres,
+            once: false,
             text: String::new(),
             cuts: Vec::new(),
             binds: Vec::new(),
         }
+    }
+
+    /// Not kept prepared, so PostgreSQL plans it with its values every time. For a statement
+    /// run once per transaction, whose plan made without values (or while the tables were
+    /// still small) would read a whole table: planning costs less than that risk.
+    pub(super) fn planned_each_time(&mut self) -> &mut Self {
+        self.once = true;
+        self
     }
 
     pub(super) fn push(&mut self, sql: &str) -> &mut Self {
@@ -900,6 +911,9 @@ where
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
     ) -> QueryResult<()> {
+        if self.once {
+            out.unsafe_to_cache_prepared();
+        }
         let mut at = 0;
         for (cut, bind) in self.cuts.iter().zip(&self.binds) {
             out.push_sql(&self.text[at..*cut]);
@@ -1092,6 +1106,28 @@ impl Tx<'_> {
 }
 
 impl Tx<'_> {
+    /// Reads the current versions of `ids` of one type in one statement, for the
+    /// [`Tx::current`] calls of the writes that follow (a transaction Bundle's).
+    pub fn read_ahead(&mut self, res_type: &str, ids: &[String]) -> Result<(), StoreError> {
+        self.flush_types(&[res_type])?;
+        let mut sql = Sql::new(self.backend);
+        sql.planned_each_time()
+            .push("SELECT res_type, res_id, version, last_updated, deleted, content FROM resources WHERE res_type = ")
+            .text(res_type)
+            .push(" AND res_id IN ")
+            .tuple(ids.iter().map(|id| Bind::Text(id.clone())));
+        let found: Vec<Version> = load!(&mut *self.conn, sql, Version)?;
+        for id in ids {
+            self.absent.insert((res_type.to_string(), id.clone()));
+        }
+        for v in found {
+            let key = (v.res_type.clone(), v.res_id.clone());
+            self.absent.remove(&key);
+            self.known.insert(key, v);
+        }
+        Ok(())
+    }
+
     /// The current, not deleted resources among `ids` of one type.
     pub fn current_many(
         &mut self,
