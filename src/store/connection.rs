@@ -22,6 +22,15 @@ pub enum AnyConnection {
     Sqlite(SqliteConnection),
 }
 
+impl AnyConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            AnyConnection::Postgresql(_) => Backend::Postgres,
+            AnyConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
 /// Which database the store runs on, decided by the URL scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

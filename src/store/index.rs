@@ -80,10 +80,7 @@ impl Pending {
     /// Whether rows of `res_type/res_id` itself are queued: its first version, its index rows
     /// or who recorded it.
     pub fn holds(&self, res_type: &str, res_id: &str) -> bool {
-        let is = |t: &str, i: &str| t == res_type && i == res_id;
-        self.created.iter().any(|(v, _)| is(&v.res_type, &v.res_id))
-            || self.resources.iter().any(|(t, i, _)| is(t, i))
-            || self.recorded.iter().any(|[t, i, _]| is(t, i))
+        self.holds_where(|t, i| t == res_type && i == res_id)
     }
 
     /// Takes the queued rows of resources of one of `types` out, leaving the others queued.
@@ -110,17 +107,16 @@ impl Pending {
 
     /// Whether rows of a resource of one of `types` are queued.
     pub fn holds_any(&self, types: &[&str]) -> bool {
+        self.holds_where(|t, _| types.contains(&t))
+    }
+
+    /// Whether rows of a resource `(type, id)` that `wanted` picks are queued.
+    fn holds_where(&self, wanted: impl Fn(&str, &str) -> bool) -> bool {
         self.created
             .iter()
-            .any(|(v, _)| types.contains(&v.res_type.as_str()))
-            || self
-                .resources
-                .iter()
-                .any(|(t, _, _)| types.contains(&t.as_str()))
-            || self
-                .recorded
-                .iter()
-                .any(|[t, _, _]| types.contains(&t.as_str()))
+            .any(|(v, _)| wanted(&v.res_type, &v.res_id))
+            || self.resources.iter().any(|(t, i, _)| wanted(t, i))
+            || self.recorded.iter().any(|[t, i, _]| wanted(t, i))
     }
 
     /// Sends every queued row, emptying the queue.

@@ -311,11 +311,17 @@ impl Store {
                 .order(resource_versions::seq.desc())
                 .limit(q.limit)
                 .load::<HistoryEntry>(&mut *tx.conn)?;
+            let current: Vec<(&str, &str, i64)> = entries
+                .iter()
+                .filter(|e| e.content.is_none() && !e.deleted)
+                .map(|e| (e.res_type.as_str(), e.res_id.as_str(), e.version))
+                .collect();
+            let mut texts = tx.current_texts(&current)?;
             for e in entries
                 .iter_mut()
                 .filter(|e| e.content.is_none() && !e.deleted)
             {
-                e.content = tx.current_text(&e.res_type, &e.res_id, e.version)?;
+                e.content = texts.remove(&(e.res_type.clone(), e.res_id.clone()));
             }
             Ok(entries)
         })
@@ -393,8 +399,7 @@ impl Db {
                 let result = work(&mut tx);
                 collided = tx.collided;
                 let value = result.map_err(Abort::Work)?;
-                let mut rows = std::mem::take(&mut tx.pending);
-                rows.flush(tx.conn, backend)?;
+                tx.pending.flush(tx.conn, backend)?;
                 Ok(value)
             });
             match attempt {
@@ -706,8 +711,7 @@ impl<'c> Tx<'c> {
             .first::<Version>(self.conn)
             .optional()?;
         if found.is_none() {
-            self.absent
-                .insert((res_type.to_string(), res_id.to_string()));
+            self.absent.insert(key);
         }
         Ok(found)
     }
@@ -736,34 +740,12 @@ impl<'c> Tx<'c> {
             .optional()?;
         match found {
             Some(mut v) if v.content.is_none() && !v.deleted => {
-                v.content = self.current_text(res_type, res_id, version)?;
+                let mut texts = self.current_texts(&[(res_type, res_id, version)])?;
+                v.content = texts.remove(&(res_type.to_string(), res_id.to_string()));
                 Ok(Some(v))
             }
             other => Ok(other),
         }
-    }
-
-    /// The text of `version` when it is the current version (kept in `resources` only).
-    fn current_text(
-        &mut self,
-        res_type: &str,
-        res_id: &str,
-        version: i64,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(resources::table
-            .find((res_type, res_id))
-            .filter(resources::version.eq(version))
-            .select(resources::content)
-            .first::<Option<String>>(self.conn)
-            .optional()?
-            .flatten())
-    }
-}
-
-fn backend_of(conn: &AnyConnection) -> Backend {
-    match conn {
-        AnyConnection::Postgresql(_) => Backend::Postgres,
-        AnyConnection::Sqlite(_) => Backend::Sqlite,
     }
 }
 
@@ -853,7 +835,7 @@ fn write_once<E: From<StoreError>>(
     }
     if let Some((previous, false)) = head {
         // The version being replaced keeps its text from now on.
-        let mut sql = Sql::new(backend_of(conn));
+        let mut sql = Sql::new(conn.backend());
         sql.push("UPDATE resource_versions SET content = (SELECT content FROM resources WHERE res_type = ")
             .text(res_type)
             .push(" AND res_id = ")

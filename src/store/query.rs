@@ -4,6 +4,8 @@
 //! The SQL is written out here (with bound values only) because diesel's query builder cannot
 //! nest subqueries across both backends at once.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Text};
 
@@ -1115,7 +1117,7 @@ impl Tx<'_> {
             .push("SELECT res_type, res_id, version, last_updated, deleted, content FROM resources WHERE res_type = ")
             .text(res_type)
             .push(" AND res_id IN ")
-            .tuple(ids.iter().map(|id| Bind::Text(id.clone())));
+            .list(ids);
         let found: Vec<Version> = load!(&mut *self.conn, sql, Version)?;
         for id in ids {
             self.absent.insert((res_type.to_string(), id.clone()));
@@ -1126,6 +1128,37 @@ impl Tx<'_> {
             self.known.insert(key, v);
         }
         Ok(())
+    }
+
+    /// The texts of `versions` (type, id, version) that are current, which only `resources`
+    /// holds, by type and id; one statement for a whole history page.
+    pub(super) fn current_texts(
+        &mut self,
+        versions: &[(&str, &str, i64)],
+    ) -> Result<HashMap<(String, String), String>, StoreError> {
+        if versions.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut sql = Sql::new(self.backend);
+        sql.planned_each_time().push(
+            "SELECT res_type, res_id, version, last_updated, deleted, content FROM resources WHERE (res_type, res_id, version) IN (",
+        );
+        for (n, (t, i, v)) in versions.iter().enumerate() {
+            if n > 0 {
+                sql.push(", ");
+            }
+            sql.tuple([
+                Bind::Text(t.to_string()),
+                Bind::Text(i.to_string()),
+                Bind::BigInt(*v),
+            ]);
+        }
+        sql.push(")");
+        let found: Vec<Version> = load!(&mut *self.conn, sql, Version)?;
+        Ok(found
+            .into_iter()
+            .filter_map(|v| Some(((v.res_type, v.res_id), v.content?)))
+            .collect())
     }
 
     /// The current, not deleted resources among `ids` of one type.
