@@ -181,6 +181,17 @@ class Server(search_scale.Server):
             raise RuntimeError("pzp-fhir token printed no token")
         return self
 
+    def database_bytes(self):
+        """What the database takes on disk: on PostgreSQL the schema's tables with their
+        indexes and TOAST, on SQLite the files in the server's folder (database and WAL)."""
+        if self.schema:
+            return int(run_psql(self.postgres_url, f"""SELECT COALESCE(SUM(
+                pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n
+                ON n.oid = c.relnamespace WHERE n.nspname = '{self.schema}'
+                AND c.relkind = 'r'""", capture=True))
+        return sum(e.stat().st_size for e in os.scandir(self.dir.name)
+                   if e.is_file() and not e.name.endswith((".log", ".pem", ".lua")))
+
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None and exc_type is not KeyboardInterrupt:
             progress(f"the server's log (RUST_LOG={os.environ.get('RUST_LOG', 'warn')}), "
@@ -568,6 +579,9 @@ def run_one(args, peer, backend, size, binary, workdir, data):
             started = time.perf_counter()
             server.analyze()
             progress(f"{tag}: ANALYZE in {time.perf_counter() - started:.1f} s")
+        ingest["bytes"] = server.database_bytes()
+        progress(f"{tag}: database {ingest['bytes'] / 1e6:.0f} MB, "
+                 f"{ingest['bytes'] / count:.0f} bytes per resource")
         script = os.path.join(workdir, "pick.lua")
         with open(script, "w", encoding="utf-8") as f:
             f.write(LUA_SCRIPT)
@@ -622,7 +636,9 @@ def markdown(header, ingests, rows):
         lines.append(f"- Ingest {i['server']} {i['backend']}, {i['patients']} patients: "
                      f"{i['resources']} resources in {i['bundles']} transaction Bundles in "
                      f"{i['seconds']:.1f} s = **{i['rate']:.0f} resources/s** (server holds "
-                     f"{i['stored']}; {len(i['warnings'])} warnings in the responses"
+                     f"{i['stored']}; database {i['bytes'] / 1e6:.0f} MB on disk, "
+                     f"{i['bytes'] / i['stored']:.0f} bytes per resource; "
+                     f"{len(i['warnings'])} warnings in the responses"
                      f"{'; machine ' + i['busy'] if i['busy'] else ''})")
     notes = [r for r in rows if r.get("errors")]
     if notes:

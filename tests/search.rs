@@ -133,6 +133,60 @@ backend_tests! {
         app.get("Observation?value-quantity=heavy").await.expect(400).issue();
     }
 
+    async fn id_and_last_updated_come_from_the_resource_itself(app) {
+        load(&app).await;
+        let stamp = |r: &Value| r["meta"]["lastUpdated"].as_str().unwrap().to_string();
+        let p1 = app.get("Patient/p1").await.expect(200).json();
+        let p3 = app.get("Patient/p3").await.expect(200).json();
+        let (t1, t3) = (stamp(&p1), stamp(&p3));
+        assert!(t1 < t3, "{t1} {t3}: loaded one after another");
+        assert_eq!(ids(&app, &format!("Patient?_lastUpdated={t1}")).await, v(&["p1"]));
+        assert_eq!(ids(&app, &format!("Patient?_lastUpdated=eq{t3}")).await, v(&["p3"]));
+        assert_eq!(ids(&app, &format!("Patient?_lastUpdated=lt{t3}")).await, v(&["p1", "p2"]));
+        assert_eq!(ids(&app, &format!("Patient?_lastUpdated=gt{t1}")).await, v(&["p2", "p3"]));
+        assert_eq!(ids(&app, &format!("Patient?_lastUpdated=le{t1},ge{t3}")).await, v(&["p1", "p3"]));
+        assert_eq!(ids(&app, &format!("Patient?_lastUpdated=ne{t1}")).await, v(&["p2", "p3"]));
+        assert_eq!(ids(&app, "Patient?_lastUpdated=ge2020&_lastUpdated=lt2999").await, v(&["p1", "p2", "p3"]));
+        assert!(ids(&app, "Patient?_lastUpdated=lt2020-01-01").await.is_empty());
+        assert_eq!(ids(&app, &format!("Patient?gender=female,male&_lastUpdated=gt{t1}")).await, v(&["p2"]));
+        assert_eq!(ids(&app, &format!("Observation?subject:Patient._lastUpdated=gt{t1}")).await, v(&["o2"]));
+
+        // An update moves the resource to its new timestamp; a deletion takes it out.
+        app.put_json("Patient/p1", &p1).await.expect(200);
+        let t1 = stamp(&app.get("Patient/p1").await.expect(200).json());
+        assert_eq!(ids(&app, &format!("Patient?_lastUpdated=ge{t1}")).await, v(&["p1"]));
+        assert_eq!(ids(&app, &format!("Patient?_lastUpdated=gt{t3}&_sort=-_lastUpdated")).await, v(&["p1"]));
+        app.delete("Patient/p2").await.expect(200);
+        assert_eq!(ids(&app, &format!("Patient?_lastUpdated=lt{t1}")).await, v(&["p3"]));
+
+        assert_eq!(ids(&app, "Patient?_id:not=p1").await, v(&["p3"]));
+        assert_eq!(ids(&app, "Patient?_id:not=p1,p3").await, v(&[]));
+        assert_eq!(ids(&app, "Patient?_id:missing=false").await, v(&["p1", "p3"]));
+        assert!(ids(&app, "Patient?_lastUpdated:missing=true").await.is_empty());
+        for query in ["Patient?_id:text=p1", "Patient?_lastUpdated:exact=2020", "Patient?_id:missing=maybe"] {
+            let (_, _, expr) = app.get(query).await.expect(400).issue();
+            assert_eq!(expr.as_deref(), Some(query.split_once('?').unwrap().1.split_once('=').unwrap().0));
+        }
+        let (code, _, _) = app.get("Patient?_lastUpdated=soon").await.expect(400).issue();
+        assert_eq!(code, "value");
+    }
+
+    async fn phonetic_searches_the_names(app) {
+        load(&app).await;
+        assert_eq!(ids(&app, "Patient?phonetic=emile").await, v(&["p1"]));
+        assert_eq!(ids(&app, "Patient?phonetic:exact=Hartman").await, v(&["p2"]));
+        assert_eq!(ids(&app, "Patient?phonetic:missing=true").await, v(&[]));
+        let sorted = app.get("Patient?_sort=phonetic").await.expect(200).json();
+        let order: Vec<&str> = sorted["entry"].as_array().unwrap().iter()
+            .map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+        assert_eq!(order, ["p1", "p3", "p2"], "by the first of their names: emile, gursel, hartman");
+        let mut p2: Value = app.get("Patient/p2").await.json();
+        p2["name"][0]["family"] = json!("Visser");
+        app.put_json("Patient/p2", &p2).await.expect(200);
+        assert!(ids(&app, "Patient?phonetic=hartman").await.is_empty());
+        assert_eq!(ids(&app, "Patient?phonetic=visser").await, v(&["p2"]));
+    }
+
     async fn index_follows_updates_and_deletes(app) {
         load(&app).await;
         let mut p1: Value = app.get("Patient/p1").await.json();

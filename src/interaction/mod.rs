@@ -861,7 +861,7 @@ fn body_of_type(res_type: &str, resource: &Value) -> Result<Map<String, Value>, 
 
 /// The resource as stored: `resourceType`, `id` and `meta` first, with the version and
 /// timestamp the server assigned; everything else exactly as received. The search index rows
-/// are taken from this final form, so `_lastUpdated` is indexed too. A resource that breaks a
+/// are taken from this final form. A resource that breaks a
 /// profile that applies to it is refused with every issue found.
 fn with_meta(
     body: &Map<String, Value>,

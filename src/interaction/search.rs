@@ -440,13 +440,13 @@ fn condition(
     if values.iter().all(|v| v.is_empty()) {
         return Err(invalid(name, format!("parameter {name} has no value")));
     }
-    if code == "_id" && modifier.is_none() {
-        return Ok(Some(Condition::Id(values)));
-    }
     let Some(p) = search::param(res_type, code).filter(|p| p.is_indexed()) else {
         return Ok(None);
     };
-    let param = p.code.to_string();
+    if p.is_resource_column() {
+        return resource_column(name, code, modifier, value, values).map(Some);
+    }
+    let param = p.rows_of().code.to_string();
     if modifier == Some("missing") {
         let missing = match value {
             "true" => true,
@@ -574,20 +574,9 @@ fn condition(
             if modifier.is_some() {
                 return Err(unsupported());
             }
-            let mut ranges = Vec::new();
-            for v in &values {
-                let (prefix, text) = prefixed(v);
-                let (low, high) = search::date_range(text).ok_or_else(|| {
-                    invalid(
-                        name,
-                        format!("'{text}' is not a FHIR date, dateTime or instant"),
-                    )
-                })?;
-                ranges.push((prefix, low, high));
-            }
             Condition::Date {
                 param,
-                values: ranges,
+                values: date_ranges(name, &values)?,
             }
         }
         ParamType::Number | ParamType::Quantity => {
@@ -616,6 +605,53 @@ fn condition(
         ParamType::Composite | ParamType::Special => return Ok(None),
     };
     Ok(Some(c))
+}
+
+/// A condition on `_id` or `_lastUpdated`, which the `resources` row answers (see
+/// [`search::SearchParam::is_resource_column`]). Every resource has both, so `:missing=true`
+/// finds nothing and `:missing=false` everything.
+fn resource_column(
+    name: &str,
+    code: &str,
+    modifier: Option<&str>,
+    value: &str,
+    values: Vec<String>,
+) -> Result<Condition, FhirError> {
+    match (code, modifier) {
+        (_, Some("missing")) => match value {
+            "true" => Ok(Condition::Nothing),
+            "false" => Ok(Condition::All(Vec::new())),
+            _ => Err(invalid(name, format!("{name} must be true or false"))),
+        },
+        ("_id", None) => Ok(Condition::Id(values)),
+        ("_id", Some("not")) => Ok(Condition::NotId(values)),
+        ("_lastUpdated", None) => Ok(Condition::LastUpdated(date_ranges(name, &values)?)),
+        _ => Err(FhirError::bad_request(
+            "not-supported",
+            format!(
+                "modifier ':{}' is not supported on {code}",
+                modifier.unwrap_or_default()
+            ),
+        )
+        .at(name.to_string())),
+    }
+}
+
+/// The (prefix, low, high) of each date value of `name`.
+fn date_ranges(name: &str, values: &[String]) -> Result<Vec<(Prefix, i64, i64)>, FhirError> {
+    values
+        .iter()
+        .map(|v| {
+            let (prefix, text) = prefixed(v);
+            let (low, high) = search::date_range(text).ok_or_else(|| {
+                invalid(
+                    name,
+                    format!("'{text}' is not a FHIR date, dateTime or instant"),
+                )
+            })?;
+            Ok((prefix, low, high))
+        })
+        .collect()
 }
 
 /// The conditions of a query, and the parameters it ignores. Unknown parameters are refused
@@ -867,7 +903,7 @@ fn sort_keys(res_type: &str, text: &str) -> Result<Vec<SortKey>, FhirError> {
                             invalid("_sort", format!("{res_type} cannot be sorted by '{code}'"))
                         })?;
                     SortBy::Param {
-                        param: p.code.to_string(),
+                        param: p.rows_of().code.to_string(),
                         table: table_of(p.kind).unwrap_or(Table::String),
                     }
                 }

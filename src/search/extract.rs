@@ -72,7 +72,7 @@ pub fn extract(resource: &Value) -> Vec<IndexEntry> {
     };
     let mut seen = HashSet::new();
     let mut entries = Vec::new();
-    for param in params(resource_type).filter(|p| p.is_indexed()) {
+    for param in params(resource_type).filter(|p| p.has_rows()) {
         let Some(Ok(expr)) = fhirpath::compiled(param.expression) else {
             continue;
         };

@@ -45,13 +45,38 @@ const AUDIT_NOT_INDEXED: &[&str] = &[
 ];
 
 impl SearchParam {
-    /// Whether writes put values for this parameter into an index table (and so whether it
-    /// can be searched).
+    /// Whether the parameter can be searched: its values are in an index table (see
+    /// [`SearchParam::has_rows`]) or in the `resources` row.
     pub fn is_indexed(&self) -> bool {
         let left_out = self.resource_type == "AuditEvent" && AUDIT_NOT_INDEXED.contains(&self.code);
         !self.expression.is_empty()
             && !matches!(self.kind, ParamType::Composite | ParamType::Special)
             && !left_out
+    }
+
+    /// Whether the parameter is answered from the `resources` row itself (`_id` from its key,
+    /// `_lastUpdated` from its timestamp) instead of index rows: every resource has exactly
+    /// one value for them, so rows would repeat what that table already holds.
+    pub fn is_resource_column(&self) -> bool {
+        matches!(self.code, "_id" | "_lastUpdated")
+    }
+
+    /// The parameter whose index rows this one searches: the first of its type with the same
+    /// kind and expression (R4 defines `phonetic` as `name` on Patient, Practitioner and
+    /// RelatedPerson; this server does no phonetic matching), or itself. Reference parameters
+    /// keep rows of their own: includes, chains and compartments name them by code.
+    pub fn rows_of(&'static self) -> &'static SearchParam {
+        if self.kind == ParamType::Reference {
+            return self;
+        }
+        params(self.resource_type)
+            .find(|p| p.kind == self.kind && p.expression == self.expression)
+            .unwrap_or(self)
+    }
+
+    /// Whether writes put index rows for this parameter into an index table.
+    pub fn has_rows(&'static self) -> bool {
+        self.is_indexed() && !self.is_resource_column() && std::ptr::eq(self.rows_of(), self)
     }
 }
 
@@ -123,6 +148,18 @@ mod tests {
             }
         }
         assert!(param("Patient", "_text").is_none());
+    }
+
+    #[test]
+    fn only_parameters_with_values_of_their_own_get_index_rows() {
+        let rows = |rt: &str, code: &str| param(rt, code).unwrap().has_rows();
+        assert!(!rows("Patient", "_id") && !rows("Consent", "_lastUpdated"));
+        assert!(rows("Patient", "_profile") && rows("Patient", "name"));
+        assert!(!rows("Patient", "phonetic") && !rows("RelatedPerson", "phonetic"));
+        assert_eq!(param("Patient", "phonetic").unwrap().rows_of().code, "name");
+        // Organization's name also covers its aliases, so its phonetic keeps rows of its own.
+        assert!(rows("Organization", "phonetic"));
+        assert!(param("Patient", "_id").unwrap().is_indexed());
     }
 
     #[test]

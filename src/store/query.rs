@@ -64,6 +64,10 @@ pub type NumberMatch = (Prefix, f64, f64, Option<String>, Option<String>);
 #[derive(Clone, Debug, PartialEq)]
 pub enum Condition {
     Id(Vec<String>),
+    /// `_id:not`: none of these ids.
+    NotId(Vec<String>),
+    /// `_lastUpdated`, compared with the timestamp of the `resources` row.
+    LastUpdated(Vec<(Prefix, i64, i64)>),
     Token {
         param: String,
         values: Vec<TokenMatch>,
@@ -404,6 +408,18 @@ fn range(sql: &mut Sql, low: &str, high: &str, prefix: Prefix, ql: Bind, qh: Bin
     }
 }
 
+/// Any of the date `values` overlaps `[low, high]` as its prefix asks.
+fn date_ranges(sql: &mut Sql, low: &str, high: &str, values: &[(Prefix, i64, i64)]) {
+    sql.any(values, |sql, (p, ql, qh)| {
+        let (ql, qh) = if *p == Prefix::Ap {
+            approximate(*ql, *qh)
+        } else {
+            (*ql, *qh)
+        };
+        range(sql, low, high, *p, Bind::BigInt(ql), Bind::BigInt(qh));
+    });
+}
+
 /// Widens a range for `ap` (approximately): 10% of its distance from now, or of its width.
 fn approximate(ql: i64, qh: i64) -> (i64, i64) {
     let now = chrono::Utc::now().timestamp_micros();
@@ -489,6 +505,8 @@ fn selectivity(c: &Condition) -> u8 {
             ..
         } => 3,
         Condition::Date { .. } | Condition::Number { .. } => 4,
+        // Filters on the resources row itself: they read no index rows to drive a search.
+        Condition::NotId(_) | Condition::LastUpdated(_) => 10,
         _ => 9,
     }
 }
@@ -753,16 +771,16 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
             });
             close_rows(sql, join);
         }
+        Condition::NotId(ids) => {
+            sql.push(" AND r.res_id NOT IN ").list(ids);
+        }
+        Condition::LastUpdated(values) => {
+            sql.push(" AND ");
+            date_ranges(sql, "r.last_updated", "r.last_updated", values);
+        }
         Condition::Date { param, values } => {
             ids_in(sql, "search_date", res_type, param, false, join);
-            sql.any(values, |sql, (p, ql, qh)| {
-                let (ql, qh) = if *p == Prefix::Ap {
-                    approximate(*ql, *qh)
-                } else {
-                    (*ql, *qh)
-                };
-                range(sql, "low", "high", *p, Bind::BigInt(ql), Bind::BigInt(qh));
-            });
+            date_ranges(sql, "low", "high", values);
             close_rows(sql, join);
         }
         Condition::Number { param, values } => {

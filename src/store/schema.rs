@@ -94,7 +94,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    recorded_by (res_type, res_id, organization) {
+    recorded_by (res_type, organization, res_id) {
         res_type -> Text,
         res_id -> Text,
         organization -> Text,

@@ -1,0 +1,21 @@
+CREATE TABLE recorded_by_old (
+    res_type     TEXT NOT NULL,
+    res_id       TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    PRIMARY KEY (res_type, res_id, organization)
+);
+INSERT INTO recorded_by_old (res_type, res_id, organization)
+SELECT res_type, res_id, organization FROM recorded_by;
+DROP TABLE recorded_by;
+ALTER TABLE recorded_by_old RENAME TO recorded_by;
+CREATE INDEX recorded_by_organization ON recorded_by (organization, res_type, res_id);
+CREATE INDEX search_reference_reverse ON search_reference (target_type, target_id);
+DROP INDEX resources_last_updated;
+INSERT INTO search_string (res_type, res_id, param, normalized, exact)
+SELECT res_type, res_id, 'phonetic', normalized, exact FROM search_string
+WHERE param = 'name' AND res_type IN ('Patient', 'Practitioner', 'RelatedPerson');
+INSERT INTO search_date (res_type, res_id, param, low, high)
+SELECT res_type, res_id, '_lastUpdated', last_updated, last_updated FROM resources
+WHERE deleted = FALSE;
+INSERT INTO search_token (res_type, res_id, param, code)
+SELECT res_type, res_id, '_id', res_id FROM resources WHERE deleted = FALSE;
