@@ -131,7 +131,7 @@ impl Pending {
                     Bind::BigInt(v.version),
                     Bind::BigInt(v.last_updated),
                     Bind::Bool(v.deleted),
-                    Bind::OptText(v.content),
+                    Bind::Packed(v.content.as_deref().map(super::packed::pack)),
                 ];
                 (head, method)
             })
@@ -143,7 +143,7 @@ impl Pending {
             .map(|(head, method)| {
                 let mut row = head[..5].to_vec();
                 row.insert(4, Bind::Text(method.into()));
-                row.push(Bind::OptText(None));
+                row.push(Bind::Packed(None));
                 row
             })
             .collect();

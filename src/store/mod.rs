@@ -8,6 +8,7 @@
 mod append;
 mod connection;
 mod index;
+mod packed;
 mod query;
 mod schema;
 
@@ -109,7 +110,10 @@ pub struct Version {
     pub last_updated: i64,
     #[diesel(sql_type = diesel::sql_types::Bool)]
     pub deleted: bool,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    #[diesel(
+        sql_type = diesel::sql_types::Nullable<diesel::sql_types::Binary>,
+        deserialize_as = packed::Content
+    )]
     pub content: Option<String>,
 }
 
@@ -123,6 +127,7 @@ pub struct HistoryEntry {
     pub last_updated: i64,
     pub method: String,
     pub deleted: bool,
+    #[diesel(deserialize_as = packed::Content)]
     pub content: Option<String>,
 }
 
@@ -780,13 +785,14 @@ fn write_once<E: From<StoreError>>(
             }));
         }
     }
-    let current = match (change, head) {
+    let current: Option<String> = match (change, head) {
         (Change::Edit, None) => return Err(fail(StoreError::NotFound)),
         (Change::Edit, Some((version, true))) => return Err(fail(StoreError::Deleted { version })),
         (Change::Edit, Some(_)) => resources::table
             .find((res_type, res_id))
             .select(resources::content)
-            .first::<Option<String>>(conn)?,
+            .first::<packed::Content>(conn)?
+            .into(),
         _ => None,
     };
     let deleting = change == Change::Delete;
@@ -848,7 +854,7 @@ fn write_once<E: From<StoreError>>(
             .bind(Bind::BigInt(previous));
         sql.execute_on(conn)?;
     }
-    let content = written.version.content.as_deref();
+    let content = written.version.content.as_deref().map(packed::pack);
     diesel::insert_into(resource_versions::table)
         .values((
             resource_versions::res_type.eq(res_type),
@@ -857,7 +863,7 @@ fn write_once<E: From<StoreError>>(
             resource_versions::last_updated.eq(last_updated),
             resource_versions::method.eq(change.method()),
             resource_versions::deleted.eq(deleting),
-            resource_versions::content.eq(None::<&str>),
+            resource_versions::content.eq(None::<Vec<u8>>),
         ))
         .execute(conn)?;
     match head {
@@ -869,7 +875,7 @@ fn write_once<E: From<StoreError>>(
                     resources::version.eq(version),
                     resources::last_updated.eq(last_updated),
                     resources::deleted.eq(deleting),
-                    resources::content.eq(content),
+                    resources::content.eq(&content),
                 ))
                 .execute(conn)?;
         }
@@ -884,7 +890,7 @@ fn write_once<E: From<StoreError>>(
                 resources::version.eq(version),
                 resources::last_updated.eq(last_updated),
                 resources::deleted.eq(deleting),
-                resources::content.eq(content),
+                resources::content.eq(&content),
             ))
             .execute(conn)?;
             if moved != 1 {

@@ -275,6 +275,8 @@ impl SearchQuery {
 pub(super) enum Bind {
     Text(String),
     OptText(Option<String>),
+    /// Resource text as stored (see [`super::packed`]).
+    Packed(Option<Vec<u8>>),
     BigInt(i64),
     Bool(bool),
     Double(f64),
@@ -920,8 +922,11 @@ where
         + diesel::sql_types::HasSqlType<Text>
         + diesel::sql_types::HasSqlType<BigInt>
         + diesel::sql_types::HasSqlType<Double>
-        + diesel::sql_types::HasSqlType<diesel::sql_types::Bool>,
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Bool>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Binary>,
     String: diesel::serialize::ToSql<Text, DB>,
+    Option<Vec<u8>>:
+        diesel::serialize::ToSql<diesel::sql_types::Nullable<diesel::sql_types::Binary>, DB>,
     i64: diesel::serialize::ToSql<BigInt, DB>,
     f64: diesel::serialize::ToSql<Double, DB>,
     bool: diesel::serialize::ToSql<diesel::sql_types::Bool, DB>,
@@ -942,6 +947,10 @@ where
                 Bind::OptText(v) => {
                     out.push_bind_param::<diesel::sql_types::Nullable<Text>, _>(v)?
                 }
+                Bind::Packed(v) => out.push_bind_param::<
+                    diesel::sql_types::Nullable<diesel::sql_types::Binary>,
+                    _,
+                >(v)?,
                 Bind::BigInt(v) => out.push_bind_param::<BigInt, _>(v)?,
                 Bind::Bool(v) => out.push_bind_param::<diesel::sql_types::Bool, _>(v)?,
                 Bind::Double(v) => out.push_bind_param::<Double, _>(v)?,

@@ -7,7 +7,7 @@ diesel::table! {
         version -> BigInt,
         last_updated -> BigInt,
         deleted -> Bool,
-        content -> Nullable<Text>,
+        content -> Nullable<Binary>,
     }
 }
 
@@ -20,7 +20,7 @@ diesel::table! {
         last_updated -> BigInt,
         method -> Text,
         deleted -> Bool,
-        content -> Nullable<Text>,
+        content -> Nullable<Binary>,
     }
 }
 

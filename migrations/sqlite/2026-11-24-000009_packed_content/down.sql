@@ -1,0 +1,1 @@
+-- Nothing to undo: compressed values stay readable only by a server that unpacks them.
