@@ -465,15 +465,31 @@ fn rows_of(sql: &mut Sql, table: &str, res_type: &str, negate: bool, join: Join)
                 " AND NOT EXISTS (SELECT 1 FROM "
             } else {
                 " AND EXISTS (SELECT 1 FROM "
-            })
-            .push(table)
-            .push(" x");
-            if !sql.postgres && table.starts_with("search_") {
-                // Without statistics SQLite prefers the index on the searched value (more
-                // equal columns), which reads every row with that value for each resource.
-                sql.push(" INDEXED BY ").push(table).push("_resource");
+            });
+            // A planner may prefer the index on the searched value (it has more equal
+            // columns), which reads every row with that value for each resource: SQLite
+            // without statistics, and PostgreSQL in a kept plan, which cannot see that a
+            // code is common (185 ms instead of 0.5 ms for one check at 10,000 patients).
+            // So the probe reads the resource's own rows and filters those: SQLite is told
+            // the index, PostgreSQL gets the rows from a subquery it cannot merge (`OFFSET 0`).
+            let by_resource = table.starts_with("search_");
+            match (by_resource, sql.postgres) {
+                (true, true) => {
+                    sql.push("(SELECT * FROM ")
+                        .push(table)
+                        .push(" x WHERE x.res_type = r.res_type AND x.res_id = r.res_id OFFSET 0) x WHERE 1 = 1");
+                }
+                (true, false) => {
+                    sql.push(table)
+                        .push(" x INDEXED BY ")
+                        .push(table)
+                        .push("_resource WHERE x.res_type = r.res_type AND x.res_id = r.res_id");
+                }
+                (false, _) => {
+                    sql.push(table)
+                        .push(" x WHERE x.res_type = r.res_type AND x.res_id = r.res_id");
+                }
             }
-            sql.push(" WHERE x.res_type = r.res_type AND x.res_id = r.res_id");
         }
     }
 }
@@ -1319,5 +1335,14 @@ mod tests {
             .unwrap();
         let probe = sql.find("EXISTS (SELECT 1 FROM search_token x").unwrap();
         assert!(drive < probe, "{sql}");
+        assert!(sql.contains("search_token x INDEXED BY search_token_resource WHERE"), "{sql}");
+
+        // On PostgreSQL the probe filters the resource's own rows, which a subquery fetches
+        // by resource; a kept plan cannot start from the rows with the searched value.
+        let sql = filtered(Backend::Postgres, &q, "res_id").text;
+        let own_rows = "EXISTS (SELECT 1 FROM (SELECT * FROM search_token x WHERE \
+                        x.res_type = r.res_type AND x.res_id = r.res_id OFFSET 0) x WHERE 1 = 1 \
+                        AND param = ";
+        assert!(sql.contains(own_rows), "{sql}");
     }
 }
