@@ -7,8 +7,12 @@ WHERE param = 'phonetic' AND res_type IN ('Patient', 'Practitioner', 'RelatedPer
 CREATE INDEX resources_last_updated ON resources (res_type, last_updated);
 
 -- A reference is looked up by its parameter and target (search_reference_target) or by the
--- resource holding it, never by its target alone.
+-- resource holding it, never by its target alone. The index on URLs holds only the references
+-- that have one: a plan kept for a search by target could otherwise take it for as good as
+-- search_reference_target and read every reference of the parameter.
 DROP INDEX search_reference_reverse;
+DROP INDEX search_reference_url;
+CREATE INDEX search_reference_url ON search_reference (res_type, param, url) WHERE url IS NOT NULL;
 
 -- One index serves both lookups: the organisations of a resource, and the resources of a type
 -- that an organisation recorded. SQLite cannot change a primary key in place.
