@@ -963,10 +963,10 @@ where
                 Bind::OptText(v) => {
                     out.push_bind_param::<diesel::sql_types::Nullable<Text>, _>(v)?
                 }
-                Bind::Packed(v) => out.push_bind_param::<
-                    diesel::sql_types::Nullable<diesel::sql_types::Binary>,
-                    _,
-                >(v)?,
+                Bind::Packed(v) => out
+                    .push_bind_param::<diesel::sql_types::Nullable<diesel::sql_types::Binary>, _>(
+                        v,
+                    )?,
                 Bind::BigInt(v) => out.push_bind_param::<BigInt, _>(v)?,
                 Bind::Bool(v) => out.push_bind_param::<diesel::sql_types::Bool, _>(v)?,
                 Bind::Double(v) => out.push_bind_param::<Double, _>(v)?,
@@ -1335,7 +1335,10 @@ mod tests {
             .unwrap();
         let probe = sql.find("EXISTS (SELECT 1 FROM search_token x").unwrap();
         assert!(drive < probe, "{sql}");
-        assert!(sql.contains("search_token x INDEXED BY search_token_resource WHERE"), "{sql}");
+        assert!(
+            sql.contains("search_token x INDEXED BY search_token_resource WHERE"),
+            "{sql}"
+        );
 
         // On PostgreSQL the probe filters the resource's own rows, which a subquery fetches
         // by resource; a kept plan cannot start from the rows with the searched value.
