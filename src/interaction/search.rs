@@ -448,11 +448,7 @@ fn condition(
     }
     let param = p.rows_of().code.to_string();
     if modifier == Some("missing") {
-        let missing = match value {
-            "true" => true,
-            "false" => false,
-            _ => return Err(invalid(name, format!("{name} must be true or false"))),
-        };
+        let missing = missing(name, value)?;
         return Ok(Some(Condition::Missing {
             param,
             table: table_of(p.kind).ok_or_else(|| invalid(name, format!("{code} has no index")))?,
@@ -618,11 +614,10 @@ fn resource_column(
     values: Vec<String>,
 ) -> Result<Condition, FhirError> {
     match (code, modifier) {
-        (_, Some("missing")) => match value {
-            "true" => Ok(Condition::Nothing),
-            "false" => Ok(Condition::All(Vec::new())),
-            _ => Err(invalid(name, format!("{name} must be true or false"))),
-        },
+        (_, Some("missing")) => Ok(match missing(name, value)? {
+            true => Condition::Nothing,
+            false => Condition::All(Vec::new()),
+        }),
         ("_id", None) => Ok(Condition::Id(values)),
         ("_id", Some("not")) => Ok(Condition::NotId(values)),
         ("_lastUpdated", None) => Ok(Condition::LastUpdated(date_ranges(name, &values)?)),
@@ -634,6 +629,15 @@ fn resource_column(
             ),
         )
         .at(name.to_string())),
+    }
+}
+
+/// The value of `name:missing`.
+fn missing(name: &str, value: &str) -> Result<bool, FhirError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(name, format!("{name} must be true or false"))),
     }
 }
 

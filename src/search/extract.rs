@@ -9,7 +9,7 @@ use unicode_normalization::UnicodeNormalization;
 use super::date::date_range;
 use super::fhirpath::{self, Item};
 use super::reference;
-use super::registry::{params, ParamType, SearchParam};
+use super::registry::{params_with_rows, ParamType, SearchParam};
 
 /// One value of one search parameter of a resource.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -72,7 +72,7 @@ pub fn extract(resource: &Value) -> Vec<IndexEntry> {
     };
     let mut seen = HashSet::new();
     let mut entries = Vec::new();
-    for param in params(resource_type).filter(|p| p.has_rows()) {
+    for param in params_with_rows(resource_type) {
         let Some(Ok(expr)) = fhirpath::compiled(param.expression) else {
             continue;
         };

@@ -1,6 +1,9 @@
 //! The search parameters per resource type: the official R4 definitions plus the IKNL PZP
 //! additions, generated into `generated.rs` by `codegen/generate.py`.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use super::generated::PARAMS;
 
 /// The kind of a search parameter, which decides the index table and the matching rules.
@@ -78,6 +81,22 @@ impl SearchParam {
     pub fn has_rows(&'static self) -> bool {
         self.is_indexed() && !self.is_resource_column() && std::ptr::eq(self.rows_of(), self)
     }
+}
+
+/// The parameters of each type that writes store index rows for, worked out once: every
+/// write asks for them.
+static WITH_ROWS: LazyLock<HashMap<&'static str, Vec<&'static SearchParam>>> =
+    LazyLock::new(|| {
+        let mut by_type: HashMap<_, Vec<_>> = HashMap::new();
+        for p in PARAMS.iter().filter(|p| p.has_rows()) {
+            by_type.entry(p.resource_type).or_default().push(p);
+        }
+        by_type
+    });
+
+/// The parameters of `resource_type` that have index rows of their own, sorted by code.
+pub fn params_with_rows(resource_type: &str) -> &'static [&'static SearchParam] {
+    WITH_ROWS.get(resource_type).map_or(&[], Vec::as_slice)
 }
 
 /// The parameter `code` of `resource_type`, if the server knows it.
@@ -160,6 +179,12 @@ mod tests {
         // Organization's name also covers its aliases, so its phonetic keeps rows of its own.
         assert!(rows("Organization", "phonetic"));
         assert!(param("Patient", "_id").unwrap().is_indexed());
+        let listed: Vec<_> = params_with_rows("Patient").iter().map(|p| p.code).collect();
+        let expected: Vec<_> = params("Patient")
+            .filter(|p| p.has_rows())
+            .map(|p| p.code)
+            .collect();
+        assert_eq!(listed, expected);
     }
 
     #[test]
