@@ -170,7 +170,7 @@ class Server(search_scale.Server):
     the search benchmark, but a missing token is an error and a failed run shows the log."""
 
     peer = "pzp"
-    count_query = "_count=1"  # the search parameters that make a searchset carry `total`
+    count_query = "_count=1&_total=accurate"  # a searchset with its `total`, however large
 
     def __enter__(self):
         super().__enter__()
@@ -388,7 +388,7 @@ def load(port, data, loaders, tag=""):
     return time.perf_counter() - start, warnings
 
 
-def stored(port, count_query="_count=1"):
+def stored(port, count_query="_count=1&_total=accurate"):
     client = Client(port)
     return sum(client.get_json(f"/{t}?{count_query}")["total"] for t in RESOURCE_TYPES)
 
@@ -562,8 +562,10 @@ def run_one(args, peer, backend, size, binary, workdir, data):
     if peer == "hfs":
         server_cm = HfsServer(binary, args.hfs_data_dir)
     else:
-        server_cm = Server(binary, postgres)
+        server_cm = Server(binary, postgres, args.schema, args.keep_schema)
     with server_cm as server:
+        if args.schema:
+            return None, measure_all(args, server, peer, backend, size, workdir, data, tag)
         progress(f"{tag}: loading {data.size} patients in {data.bundles} Bundles")
         seconds, warnings = load(server.port, data, args.loaders, tag)
         count = stored(server.port, server.count_query)
@@ -581,40 +583,49 @@ def run_one(args, peer, backend, size, binary, workdir, data):
             progress(f"{tag}: ANALYZE in {time.perf_counter() - started:.1f} s")
         ingest["bytes"] = server.database_bytes()
         progress(f"{tag}: database {ingest['bytes'] / 1e6:.0f} MB, "
-                 f"{ingest['bytes'] / count:.0f} bytes per resource")
-        script = os.path.join(workdir, "pick.lua")
-        with open(script, "w", encoding="utf-8") as f:
-            f.write(LUA_SCRIPT)
-        rows = []
-        for n, (label, method, lines) in enumerate(request_lists(data, args.seed)):
-            row = {"server": peer, "backend": backend, "patients": size, "resources": count,
-                   "query": label}
-            if peer == "hfs" and label == SUMMARY_LABEL:
-                rows.append(dict(row, na="HFS has no $pzp-summary operation"))
-                continue
-            note = check_sample(server.port, label, method, lines)
-            list_file = os.path.join(workdir, f"requests-{peer}-{n}.txt")
-            with open(list_file, "w", encoding="utf-8") as f:
-                f.write("\n".join(lines) + "\n")
-            if args.wrk:
-                measure = lambda secs: run_wrk(server.port, method, list_file, script, secs,  # noqa
-                                               args.clients, args.wrk_threads, args.seed,
-                                               args.timeout)
-            else:
-                measure = lambda secs: run_threads(server.port, method, lines, secs,  # noqa
-                                                   args.clients, args.seed)
-            if args.warmup > 0:
-                measure(args.warmup)
-            busy = busy_processes()  # only noted here: the wait is before each server's run
-            result = measure(args.duration)
-            busy = busy or busy_processes()
-            result.update(row, sample=note,
-                          busy=f"busy ({len(busy)} build/test processes)" if busy else "")
-            rows.append(result)
-            progress(f"{tag}: {label}: {result['rps']:.1f} req/s, p50 {result['p50']:.1f} ms, "
-                     f"p99 {result['p99']:.1f} ms, {result['errors']} errors ({note})"
-                     f"{' ' + result['busy'] if busy else ''}")
-    return ingest, rows
+                 f"{ingest['bytes'] / count:.0f} bytes per resource"
+                 f"{'; kept as schema ' + server.schema if args.keep_schema else ''}")
+        return ingest, measure_all(args, server, peer, backend, size, workdir, data, tag)
+
+
+def measure_all(args, server, peer, backend, size, workdir, data, tag):
+    """Measures every request type (or those --only names) against a loaded server."""
+    count = data.resources
+    script = os.path.join(workdir, "pick.lua")
+    with open(script, "w", encoding="utf-8") as f:
+        f.write(LUA_SCRIPT)
+    rows = []
+    for n, (label, method, lines) in enumerate(request_lists(data, args.seed)):
+        if args.only and not any(o in label for o in args.only):
+            continue
+        row = {"server": peer, "backend": backend, "patients": size, "resources": count,
+               "query": label}
+        if peer == "hfs" and label == SUMMARY_LABEL:
+            rows.append(dict(row, na="HFS has no $pzp-summary operation"))
+            continue
+        note = check_sample(server.port, label, method, lines)
+        list_file = os.path.join(workdir, f"requests-{peer}-{n}.txt")
+        with open(list_file, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        if args.wrk:
+            measure = lambda secs: run_wrk(server.port, method, list_file, script, secs,  # noqa
+                                           args.clients, args.wrk_threads, args.seed,
+                                           args.timeout)
+        else:
+            measure = lambda secs: run_threads(server.port, method, lines, secs,  # noqa
+                                               args.clients, args.seed)
+        if args.warmup > 0:
+            measure(args.warmup)
+        busy = busy_processes()  # only noted here: the wait is before each server's run
+        result = measure(args.duration)
+        busy = busy or busy_processes()
+        result.update(row, sample=note,
+                      busy=f"busy ({len(busy)} build/test processes)" if busy else "")
+        rows.append(result)
+        progress(f"{tag}: {label}: {result['rps']:.1f} req/s, p50 {result['p50']:.1f} ms, "
+                 f"p99 {result['p99']:.1f} ms, {result['errors']} errors ({note})"
+                 f"{' ' + result['busy'] if busy else ''}")
+    return rows
 
 
 def markdown(header, ingests, rows):
@@ -725,7 +736,16 @@ def main():
     parser.add_argument("--no-wrk", action="store_true",
                         help="use the Python thread pool even when wrk is installed")
     parser.add_argument("--out", help="also write the Markdown report to this file")
+    parser.add_argument("--keep-schema", action="store_true",
+                        help="leave the PostgreSQL schema in place after the run (its name is "
+                             "printed), to EXPLAIN queries or measure another build with --schema")
+    parser.add_argument("--schema",
+                        help="measure against this kept schema instead of loading one (same "
+                             "--sizes, one size, and --seed as when it was loaded); no ingest")
+    parser.add_argument("--only",
+                        help="comma-separated parts of request labels: measure just those")
     args = parser.parse_args()
+    args.only = [o for o in (args.only or "").split(",") if o]
     args.wrk = shutil.which("wrk") is not None and not args.no_wrk
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if set(backends) - {"sqlite", "postgres"}:
@@ -738,6 +758,8 @@ def main():
     if "hfs" in peers and not (args.hfs and args.hfs_definitions):
         parser.error("the peer hfs needs --hfs and --hfs-definitions")
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.schema and (len(sizes) != 1 or backends != ["postgres"] or peers != ["pzp"]):
+        parser.error("--schema takes one size, --backends postgres and --peers pzp")
 
     started = time.perf_counter()
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -794,6 +816,9 @@ def main():
         for size in sizes:
             progress(f"generating {size} patients")
             data = Dataset(size, args.seed, args.per_bundle)
+            if args.schema and data.made is None:
+                for _ in data.make():  # notes the patients the requests pick from
+                    pass
             for backend in backends:
                 for peer in peers:
                     if peer == "hfs" and backend != "sqlite":
@@ -802,11 +827,12 @@ def main():
                     t0 = time.perf_counter()
                     ingest, measured = run_one(args, peer, backend, size, binaries[peer],
                                                results_dir.name, data)
-                    ingests.append(ingest)
                     rows += measured
                     progress(f"{peer} {backend} {size}: done in {time.perf_counter() - t0:.0f} s")
-                    for w in ingest["warnings"][:5]:
-                        progress(f"  warning: {w}")
+                    if ingest:
+                        ingests.append(ingest)
+                        for w in ingest["warnings"][:5]:
+                            progress(f"  warning: {w}")
     finally:
         results_dir.cleanup()
     text = markdown(header, ingests, rows)
