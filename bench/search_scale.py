@@ -94,9 +94,12 @@ def run_psql(database_url, sql):
 class Server:
     """The binary under test on a free port and a database of its own, stopped on exit."""
 
-    def __init__(self, binary, postgres_url=None):
+    def __init__(self, binary, postgres_url=None, schema=None, keep=False):
+        """`schema`: an existing PostgreSQL schema to serve instead of a new one; `keep`: leave
+        the schema in place on exit (for EXPLAIN, or to measure another build on the same data)."""
         self.binary = os.path.abspath(binary)
         self.postgres_url = postgres_url
+        self.reuse, self.keep = schema, keep or schema is not None
         self.port = free_port()
 
     def __enter__(self):
@@ -105,8 +108,9 @@ class Server:
         env.setdefault("RUST_LOG", "warn")  # one log line per request would be measured too
         self.schema = None
         if self.postgres_url:
-            self.schema = f"bench_{secrets.token_hex(4)}"
-            run_psql(self.postgres_url, f"CREATE SCHEMA {self.schema}")
+            self.schema = self.reuse or f"bench_{secrets.token_hex(4)}"
+            if not self.reuse:
+                run_psql(self.postgres_url, f"CREATE SCHEMA {self.schema}")
             sep = "&" if "?" in self.postgres_url else "?"
             env["PZP_DATABASE_URL"] = (
                 f"{self.postgres_url}{sep}options=-csearch_path%3D{self.schema}")
@@ -166,7 +170,7 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.log.close()
-        if self.schema:
+        if self.schema and not self.keep:
             run_psql(self.postgres_url,
                      f"SET client_min_messages = warning; DROP SCHEMA {self.schema} CASCADE")
         self.dir.cleanup()
@@ -294,7 +298,8 @@ def measure(port, path, warmup, repeat):
 def stored(port):
     """How many current resources the server holds, by asking it."""
     client = Client(port)
-    return sum(client.get_json(f"/{t}?_count=1")["total"] for t in RESOURCE_TYPES)
+    return sum(client.get_json(f"/{t}?_count=1&_total=accurate")["total"]
+               for t in RESOURCE_TYPES)
 
 
 def machine():

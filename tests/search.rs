@@ -202,6 +202,51 @@ backend_tests! {
         assert_eq!(ids(&app, "Patient?gender=male").await, v(&["p3"]));
     }
 
+    async fn total_is_counted_up_to_a_thousand_unless_asked_for(app) {
+        load(&app).await;
+        let entries: Vec<Value> = (0..1001)
+            .map(|n| json!({
+                "resource": {"resourceType": "Patient", "id": format!("j{n}"), "name": [{"family": "Jansen"}]},
+                "request": {"method": "PUT", "url": format!("Patient/j{n}")},
+            }))
+            .collect();
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+        app.post_json("", &bundle).await.expect(200);
+        let total = |b: &Value| b.get("total").and_then(Value::as_u64);
+        let next = |b: &Value| {
+            b["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next")
+                .map(|l| l["url"].as_str().unwrap().strip_prefix(&app.base).unwrap().to_string())
+        };
+
+        let page = app.get("Patient?family=jansen").await.expect(200).json();
+        assert_eq!(total(&page), None, "more than 1000 matches are not counted unless asked");
+        assert_eq!(page["entry"].as_array().unwrap().len(), 50);
+        assert!(next(&page).is_some(), "paging goes on by the next link");
+        for (query, expected) in [
+            ("Patient?family=jansen&_total=accurate", Some(1001)),
+            ("Patient?family=jansen&_summary=count", Some(1001)),
+            ("Patient?family=jansen&_total=estimate", None),
+            ("Patient?family=jansen&_total=none", None),
+            ("Patient?family=hartman&_total=none", None),
+            ("Patient?family=hartman", Some(1)),
+            ("Patient?_count=2", None),
+            ("Patient?_count=2&_total=accurate", Some(1004)),
+        ] {
+            assert_eq!(total(&app.get(query).await.expect(200).json()), expected, "{query}");
+        }
+
+        app.delete("Patient/j0").await.expect(200);
+        let first = app.get("Patient?family=jansen&_count=400").await.expect(200).json();
+        assert_eq!(total(&first), Some(1000), "exactly 1000 matches are counted");
+        let second = app.get(&next(&first).unwrap()).await.expect(200).json();
+        assert_eq!(total(&second), Some(1000), "a later page counts them all, not its own");
+        assert_eq!(second["entry"].as_array().unwrap().len(), 400);
+
+        let (code, message, expr) = app.get("Patient?family=jansen&_total=some").await.expect(400).issue();
+        assert_eq!((code.as_str(), expr.as_deref()), ("value", Some("_total")));
+        assert!(message.contains("none, estimate or accurate"), "{message}");
+    }
+
     async fn paging_unknown_parameters_and_formats(app) {
         load(&app).await;
         let first = app.get("Patient?_count=2").await.expect(200).json();

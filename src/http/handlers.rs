@@ -394,7 +394,7 @@ async fn run_search(
     params(("type" = String, Path, description = "FHIR resource type, e.g. Patient"),
         ("_count" = Option<u32>, Query, description = "Page size (default 50, at most 1000)"),
         ("_cursor" = Option<String>, Query, description = "Paging cursor from a next link"),
-        ("_total" = Option<String>, Query, description = "none: leave out the total"),
+        ("_total" = Option<String>, Query, description = "accurate: count every match; none: leave out the total; absent or estimate: the total up to 1000 matches"),
         ("_format" = Option<String>, Query, description = "json or xml; overrides Accept"),
         ("Prefer" = Option<String>, Header, description = "handling=strict: unknown parameters are an error instead of ignored")),
     responses((status = 200, description = "A searchset Bundle"), (status = 400, description = "A parameter value is malformed, or unknown under handling=strict")))]

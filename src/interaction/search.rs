@@ -720,6 +720,19 @@ pub(crate) fn matching(
     Ok(tx.search(&SearchQuery::unsorted(res_type, conditions, limit))?)
 }
 
+/// Without `_total=accurate`, a searchset's `total` is given only up to this many matches.
+/// Counting reads every match with the caller's access check: for a common family name in a
+/// national database that is thousands of rows for a page of fifty, and paging goes by the
+/// `next` link, not by the count.
+const COUNTED_UP_TO: i64 = 1000;
+
+/// How far a search counts its matches for `total`.
+enum Counted {
+    Not,
+    Accurate,
+    UpTo(i64),
+}
+
 /// Runs a type-level search. Unknown parameters are reported in an OperationOutcome entry and
 /// otherwise ignored, or refused when `strict` (`Prefer: handling=strict`).
 pub fn search(
@@ -786,16 +799,30 @@ pub(crate) fn search_in(
         after,
         limit: count + 1,
     };
-    let total = match (get("_total"), summary) {
-        (_, "count") => Some(tx.search_total(&query)?),
-        (Some("none"), _) => None,
-        _ => Some(tx.search_total(&query)?),
+    let counted = match (get("_total"), summary) {
+        (_, "count") | (Some("accurate"), _) => Counted::Accurate,
+        (Some("none"), _) => Counted::Not,
+        (None | Some("estimate"), _) => Counted::UpTo(COUNTED_UP_TO),
+        (Some(other), _) => {
+            return Err(FhirError::bad_request(
+                "value",
+                format!("_total={other} is not one of none, estimate or accurate"),
+            )
+            .at("_total"))
+        }
     };
     let mut found = match summary {
         "count" => Vec::new(),
         _ => tx.search(&query)?,
     };
     let more = found.len() as i64 > count;
+    let total = match counted {
+        Counted::Not => None,
+        // A first page that holds every match has counted them already.
+        _ if summary != "count" && query.after.is_none() && !more => Some(found.len() as i64),
+        Counted::Accurate => tx.search_total(&query, None)?,
+        Counted::UpTo(limit) => tx.search_total(&query, Some(limit))?,
+    };
     found.truncate(count as usize);
 
     let link = |cursor: Option<&str>| {

@@ -842,6 +842,12 @@ fn condition(sql: &mut Sql, res_type: &str, c: &Condition, join: Join) {
 
 fn filtered(backend: Backend, q: &SearchQuery, select: &str) -> Sql {
     let mut sql = Sql::new(backend);
+    filter_into(&mut sql, q, select);
+    sql
+}
+
+/// [`filtered`], written on at the end of `sql` (as a subquery of a statement begun there).
+fn filter_into(sql: &mut Sql, q: &SearchQuery, select: &str) {
     sql.push("SELECT ")
         .push(select)
         .push(" FROM resources r WHERE res_type = ")
@@ -851,9 +857,8 @@ fn filtered(backend: Backend, q: &SearchQuery, select: &str) -> Sql {
     ordered.sort_by_key(|c| selectivity(c));
     for (n, c) in ordered.into_iter().enumerate() {
         let join = if n == 0 { Join::Drive } else { Join::Probe };
-        condition(&mut sql, &q.res_type, c, join);
+        condition(sql, &q.res_type, c, join);
     }
-    sql
 }
 
 /// The SQL type of a sort key's values.
@@ -1138,12 +1143,27 @@ impl Tx<'_> {
         Ok(rows.first().is_some_and(|c| c.n > 0))
     }
 
-    /// How many current resources meet every condition.
-    pub fn search_total(&mut self, q: &SearchQuery) -> Result<i64, StoreError> {
+    /// How many current resources meet every condition; with `at_most`, `None` when there
+    /// are more than that, found without reading the rest.
+    pub fn search_total(
+        &mut self,
+        q: &SearchQuery,
+        at_most: Option<i64>,
+    ) -> Result<Option<i64>, StoreError> {
         self.flush_for(q)?;
-        let sql = filtered(self.backend, q, "COUNT(*) AS n");
+        let sql = match at_most {
+            None => filtered(self.backend, q, "COUNT(*) AS n"),
+            Some(limit) => {
+                let mut sql = Sql::new(self.backend);
+                sql.push("SELECT COUNT(*) AS n FROM (");
+                filter_into(&mut sql, q, "1");
+                sql.push(" LIMIT ").int(limit + 1).push(") m");
+                sql
+            }
+        };
         let rows: Vec<Count> = load!(&mut *self.conn, sql, Count)?;
-        Ok(rows.first().map_or(0, |c| c.n))
+        let n = rows.first().map_or(0, |c| c.n);
+        Ok(Some(n).filter(|n| at_most.is_none_or(|limit| *n <= limit)))
     }
 }
 
