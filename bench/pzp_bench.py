@@ -310,7 +310,11 @@ class Dataset:
         return iter(self.made) if self.made is not None else self.make()
 
     def make(self):
-        """Makes the serialized Bundles; the first pass counts the resources (directory
+        """Makes the serialized Bundles (see `plans`)."""
+        return (json.dumps(b, ensure_ascii=False).encode() for b in self.plans())
+
+    def plans(self):
+        """Makes the patients' Bundles; the first pass counts the resources (directory
         included) and notes the patients."""
         first = self.resources is None
         count = len(json.loads(self.directory)["entry"])
@@ -325,7 +329,7 @@ class Dataset:
                         pid, enc = pzp_dataset.patient_ids(int(r["id"].rsplit("-", 1)[1]))
                         self.patients.append((pid, enc, r["identifier"][0]["value"],
                                               r["name"][0]["family"]))
-            yield json.dumps(bundle, ensure_ascii=False).encode()
+            yield bundle
         self.resources = count
 
 
@@ -817,7 +821,7 @@ def main():
             progress(f"generating {size} patients")
             data = Dataset(size, args.seed, args.per_bundle)
             if args.schema and data.made is None:
-                for _ in data.make():  # notes the patients the requests pick from
+                for _ in data.plans():  # notes the patients the requests pick from
                     pass
             for backend in backends:
                 for peer in peers:
