@@ -32,6 +32,16 @@ pub struct Config {
     pub token_audience: Option<String>,
     /// `PZP_CONSENT_MODE`: `explicit` (default) or `implied`; see `auth::policy::ConsentMode`.
     pub consent_mode: crate::auth::policy::ConsentMode,
+    /// `PZP_TRUSTED_PROXIES`: comma-separated addresses of reverse proxies whose
+    /// `Forwarded`/`X-Forwarded-*` headers are believed (the caller's address in the audit
+    /// trail, the host and scheme of links). Empty: no client header is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `PZP_MAX_TOKEN_HOURS_USER` / `PZP_MAX_TOKEN_HOURS_SYSTEM`: the longest a token may be
+    /// valid (from `iat`, or from now without one) for a person and for a system.
+    pub max_token_hours_user: u64,
+    pub max_token_hours_system: u64,
+    /// Bounds on the work of one request (`PZP_MAX_*`, `PZP_STATEMENT_TIMEOUT_MS`).
+    pub limits: crate::limits::Limits,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -39,6 +49,9 @@ pub const DEFAULT_DATA_DIR: &str = "./data";
 /// Large enough for an advance directive with its scanned PDF embedded.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_POOL_SIZE: u32 = 10;
+/// A working shift for a person's token; a day for an integration's.
+pub const DEFAULT_MAX_TOKEN_HOURS_USER: u64 = 10;
+pub const DEFAULT_MAX_TOKEN_HOURS_SYSTEM: u64 = 24;
 
 impl Config {
     /// Reads the `PZP_*` variables; a malformed number is an error, not a silent default.
@@ -83,6 +96,25 @@ impl Config {
                     format!("PZP_CONSENT_MODE must be 'explicit' or 'implied', got '{m}'")
                 })?,
             },
+            trusted_proxies: match var("PZP_TRUSTED_PROXIES") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| {
+                        a.parse().map_err(|_| {
+                            format!("PZP_TRUSTED_PROXIES must list IP addresses, got '{a}'")
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
+            max_token_hours_user: number("PZP_MAX_TOKEN_HOURS_USER", DEFAULT_MAX_TOKEN_HOURS_USER)?,
+            max_token_hours_system: number(
+                "PZP_MAX_TOKEN_HOURS_SYSTEM",
+                DEFAULT_MAX_TOKEN_HOURS_SYSTEM,
+            )?,
+            limits: crate::limits::Limits::from_vars(var)?,
         })
     }
 

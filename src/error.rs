@@ -118,6 +118,11 @@ impl From<StoreError> for FhirError {
                 "deleted",
                 format!("the resource was deleted (version {version})"),
             ),
+            StoreError::TimedOut => crate::limits::exceeded(
+                "the request took longer than the database allows one statement to run; nothing was changed"
+                    .into(),
+                "PZP_STATEMENT_TIMEOUT_MS",
+            ),
             StoreError::Contention(what) => FhirError::new(
                 ErrorKind::Conflict,
                 "conflict",

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod interaction;
+pub mod limits;
 pub mod pzp;
 pub mod search;
 pub mod store;

@@ -22,6 +22,12 @@ async fn round_trip(app: &TestApp) {
         let input: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
         let path = path_of(&input);
         let put = app.put_json(&path, &input).await;
+        if name == "Questionnaire-zika-virus-exposure-assessment.json" {
+            // Its narrative is an empty <pre>: FHIR's txt-2 wants some content.
+            assert_eq!(put.status.as_u16(), 400, "{name}: {}", put.text());
+            assert!(put.text().contains("txt-2"), "{name}: {}", put.text());
+            continue;
+        }
         if input["resourceType"] == "AuditEvent" {
             // The audit trail is the server's own; no client writes into it.
             assert_eq!(put.status.as_u16(), 405, "{name}: {}", put.text());

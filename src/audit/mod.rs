@@ -9,6 +9,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::auth::policy::patients_of;
 use crate::auth::{Principal, Role, BSN, URA, UZI};
 use crate::error::FhirError;
 use crate::store::{Appended, Change, Rendered, Store, Tx, Version};
@@ -341,4 +342,91 @@ fn audit_event(who: &Principal, event: &Event, failure: Option<&FhirError>) -> V
         event_json["entity"] = Value::Array(entities);
     }
     event_json
+}
+
+/// The search parameters a patient may use on their own audit trail: time and kind of access.
+/// Parameters that name other resources or agents would tell whether an event involving the
+/// patient also involved someone else.
+pub const PATIENT_PARAMS: &[&str] = &[
+    "patient",
+    "date",
+    "_lastUpdated",
+    "action",
+    "subtype",
+    "outcome",
+    "_id",
+];
+
+/// An AuditEvent as the patient with the Patient ids `own` may see it: who accessed their
+/// record, when, how and with what outcome, and only the parts that concern them. Other
+/// patients, resources of other records (looked up where an event spans several patients),
+/// and the query text and failure message of a request the patient did not make themselves
+/// are removed.
+pub fn shown_to_patient(
+    tx: &mut Tx,
+    event: &mut Value,
+    own: &[String],
+    bsn: Option<&str>,
+) -> Result<(), FhirError> {
+    let mine = |r: &str| {
+        r.strip_prefix("Patient/")
+            .is_some_and(|id| own.iter().any(|o| o == id))
+    };
+    let entities = event
+        .get("entity")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let patients: Vec<&str> = entities
+        .iter()
+        .filter_map(|e| e.pointer("/what/reference").and_then(Value::as_str))
+        .filter(|r| r.starts_with("Patient/"))
+        .collect();
+    let only_mine = patients.iter().all(|r| mine(r));
+    let by_patient = event
+        .get("agent")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|a| a.get("requestor") == Some(&Value::Bool(true)))
+        .any(|a| {
+            a.pointer("/who/identifier/system").and_then(Value::as_str) == Some(BSN)
+                && a.pointer("/who/identifier/value").and_then(Value::as_str) == bsn
+        });
+    let mut kept = Vec::new();
+    for entity in entities {
+        let keep = match entity.pointer("/what/reference").and_then(Value::as_str) {
+            Some(r) if r.starts_with("Patient/") => mine(r),
+            Some(r) => only_mine || belongs_to(tx, r, own)?,
+            None => by_patient,
+        };
+        if keep {
+            kept.push(entity);
+        }
+    }
+    let Some(map) = event.as_object_mut() else {
+        return Ok(());
+    };
+    if !(only_mine && by_patient) {
+        map.remove("outcomeDesc");
+    }
+    match kept.is_empty() {
+        true => map.remove("entity"),
+        false => map.insert("entity".into(), Value::Array(kept)),
+    };
+    Ok(())
+}
+
+/// Whether the resource `Type/id[/_history/n]` is, in its current version, in the record of
+/// one of `own` and of no other patient.
+fn belongs_to(tx: &mut Tx, reference: &str, own: &[String]) -> Result<bool, FhirError> {
+    let mut parts = reference.split('/');
+    let (Some(res_type), Some(id)) = (parts.next(), parts.next()) else {
+        return Ok(false);
+    };
+    let Some(current) = tx.current(res_type, id)?.filter(|v| !v.deleted) else {
+        return Ok(false);
+    };
+    let patients = patients_of(&current.resource()?);
+    Ok(!patients.is_empty() && patients.iter().all(|p| own.contains(p)))
 }

@@ -303,6 +303,11 @@ impl<'p> Access<'p> {
         Ok(access)
     }
 
+    /// A patient's own Patient ids; `None` for every other role.
+    pub fn own_patients(&self) -> Option<&[String]> {
+        (self.who.role == Role::Patient).then_some(self.own.as_slice())
+    }
+
     /// The patients whose record the caller's care relationship opens: with the sharing
     /// consent the mode asks for, never against an objection.
     fn related(&self, consent: bool) -> Patients {
@@ -520,8 +525,8 @@ impl<'p> Access<'p> {
         Ok(tx.is_linked(patient, &self.members, &self.day)?)
     }
 
-    /// A record is started by the organisation that registered the patient (or for a patient
-    /// not held here) until the patient has a care team; from then on the team decides.
+    /// A record is started by the organisation that registered the patient until the patient
+    /// has a care team; from then on the team decides.
     /// `writing`: the CareTeam being written now, which does not count yet.
     fn may_start_record(
         &self,
@@ -546,9 +551,11 @@ impl<'p> Access<'p> {
         if team.iter().any(|t| id_of(t).as_deref() != writing) {
             return Ok(false);
         }
+        // A patient not held here is refused like one the caller may not see, so that the
+        // answer does not tell them apart.
         let held = tx.current("Patient", patient)?.is_some_and(|v| !v.deleted);
         if !held {
-            return Ok(true);
+            return Ok(false);
         }
         let mine = search(
             tx,

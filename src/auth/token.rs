@@ -125,6 +125,20 @@ pub struct MintOptions {
     pub minutes: Option<i64>,
 }
 
+/// Refuses a token valid for longer than `max_hours` (from `iat`, or from `now` without one):
+/// a leaked long-lived token would open the records for that long.
+pub fn check_lifetime(claims: &Claims, max_hours: u64, now: i64) -> Result<(), TokenError> {
+    let from = claims.iat.unwrap_or(now).min(now);
+    let lifetime = claims.exp.unwrap_or(i64::MAX).saturating_sub(from);
+    let max = i64::try_from(max_hours.saturating_mul(3600)).unwrap_or(i64::MAX);
+    if lifetime > max + LEEWAY_SECONDS as i64 {
+        return Err(TokenError(format!(
+            "it is valid for longer than the {max_hours} hours this server accepts for a token of this kind"
+        )));
+    }
+    Ok(())
+}
+
 /// Verifies bearer tokens.
 pub struct Verifier {
     issuer: String,

@@ -56,11 +56,14 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, 
             .map_err(|e| unauthorized(format!("the bearer token is not accepted: {}", e.0)))
     })
     .await?;
+    let max_hours = match claims.pzp_role.as_deref() {
+        Some("system") => state.max_token_hours_system,
+        _ => state.max_token_hours_user,
+    };
+    crate::auth::token::check_lifetime(&claims, max_hours, chrono::Utc::now().timestamp())
+        .map_err(|e| unauthorized(format!("the bearer token is not accepted: {}", e.0)))?;
     let mut who = Principal::from_claims(claims)?;
-    who.address = req
-        .connection_info()
-        .realip_remote_addr()
-        .map(str::to_string);
+    who.address = super::proxy::client_address(req, &state.trusted_proxies);
     who.consent = state.consent;
     Ok(who)
 }
@@ -77,10 +80,7 @@ async fn blocking<T: Send + 'static>(
 fn base_url(req: &HttpRequest, state: &AppState) -> String {
     match &state.base_url {
         Some(b) => b.clone(),
-        None => {
-            let ci = req.connection_info();
-            format!("{}://{}", ci.scheme(), ci.host())
-        }
+        None => super::proxy::base_url(req, &state.trusted_proxies),
     }
 }
 
@@ -200,7 +200,8 @@ async fn resource_body(
 
 /// Parses and checks a resource body in the format its Content-Type names.
 fn parse_resource(bytes: &[u8], format: fhir_format::Format) -> Result<Value, FhirError> {
-    fhir_format::parse(bytes, format).map_err(FhirError::invalid_resource)
+    let limits = crate::limits::get().format();
+    fhir_format::parse_with(bytes, format, &limits).map_err(FhirError::invalid_resource)
 }
 
 fn version_headers(builder: &mut actix_web::HttpResponseBuilder, v: &Version) {
@@ -721,18 +722,21 @@ async fn run_validate(
         let (bytes, format) = resource_body(&req, &res_type, payload, &state).await?;
         let store = state.store.clone();
         let who = authenticate(&req, &state).await?;
-        let outcome = blocking(move || match fhir_format::parse(&bytes, format) {
-            // A structural problem is a validation result too.
-            Err(issues) => Ok(error::operation_outcome(&issues)),
-            Ok(body) => interaction::validate(
-                &store,
-                &who,
-                &res_type,
-                id.as_deref(),
-                &body,
-                profile.as_deref(),
-            ),
-        })
+        let limits = crate::limits::get().format();
+        let outcome = blocking(
+            move || match fhir_format::parse_with(&bytes, format, &limits) {
+                // A structural problem is a validation result too.
+                Err(issues) => Ok(error::operation_outcome(&issues)),
+                Ok(body) => interaction::validate(
+                    &store,
+                    &who,
+                    &res_type,
+                    id.as_deref(),
+                    &body,
+                    profile.as_deref(),
+                ),
+            },
+        )
         .await?;
         Ok(respond::send(HttpResponse::Ok(), Body::Value(outcome), out))
     })

@@ -5,6 +5,7 @@ mod handlers;
 mod logging;
 mod negotiate;
 pub mod openapi;
+mod proxy;
 mod respond;
 
 use std::net::TcpListener;
@@ -30,6 +31,10 @@ pub struct AppState {
     /// Checks bearer tokens.
     pub verifier: Arc<crate::auth::token::Verifier>,
     pub consent: crate::auth::policy::ConsentMode,
+    /// Reverse proxies whose forwarded headers are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub max_token_hours_user: u64,
+    pub max_token_hours_system: u64,
 }
 
 /// The route table. `_history` paths come before `{id}` so they are not read as ids.
@@ -115,8 +120,13 @@ pub struct Application {
 impl Application {
     /// Opens the store (running migrations) and binds the listener.
     pub fn build(config: &Config) -> std::io::Result<Application> {
-        let store = Store::open(&config.database_url, config.pool_size)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        crate::limits::set(config.limits.clone());
+        let store = Store::open(
+            &config.database_url,
+            config.pool_size,
+            config.limits.statement_timeout_ms,
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
         let published = crate::interaction::publish(&store).map_err(|e| {
             std::io::Error::other(format!("publishing the conformance package: {e}"))
         })?;
@@ -132,6 +142,9 @@ impl Application {
             started_micros: chrono::Utc::now().timestamp_micros(),
             verifier: Arc::new(verifier),
             consent: config.consent_mode,
+            trusted_proxies: config.trusted_proxies.clone(),
+            max_token_hours_user: config.max_token_hours_user,
+            max_token_hours_system: config.max_token_hours_system,
         });
         tracing::info!(
             bind = %listener.local_addr()?,

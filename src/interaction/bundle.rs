@@ -101,6 +101,14 @@ pub fn bundle(
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
+    let most = crate::limits::get().bundle_entries;
+    if raw.len() > most {
+        return Err(crate::limits::exceeded(
+            format!("the Bundle has {} entries, more than {most}", raw.len()),
+            "PZP_MAX_BUNDLE_ENTRIES",
+        )
+        .at("Bundle.entry"));
+    }
     match kind {
         "transaction" => {
             let entries = raw

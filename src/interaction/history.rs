@@ -87,6 +87,13 @@ pub fn history(
         match &scope {
             HistoryScope::Instance(t, id) => {
                 rq.access.require(t, Permission::Read)?;
+                if t == "AuditEvent" && rq.access.own_patients().is_some() {
+                    return Err(FhirError::new(
+                        ErrorKind::Forbidden,
+                        "forbidden",
+                        "a patient reads their audit trail by search (AuditEvent?patient=…)",
+                    ));
+                }
                 if visible_current(tx, &rq.access, t, id)?.is_none() {
                     return Err(FhirError::not_found(format!("{t}/{id} does not exist")));
                 }

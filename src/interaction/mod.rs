@@ -171,11 +171,11 @@ pub fn validate(
             .get("id")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if rq
+        let may_write = rq
             .access
             .may_write(tx, res_type, id, &[], &patients, false)
-            .is_err()
-        {
+            .is_ok();
+        if !may_write || !all_visible(tx, &rq.access, &patients)? {
             return Ok(Vec::new());
         }
         rq.event.patients = patients;
@@ -185,6 +185,22 @@ pub fn validate(
         true => crate::error::information("no issues found"),
         false => crate::error::operation_outcome(&issues),
     })
+}
+
+/// Whether every one of `patients` is a Patient the caller may see: the rules that read a
+/// patient's other records report only on records the caller may read.
+fn all_visible(tx: &mut Tx, access: &Access, patients: &[String]) -> Result<bool, FhirError> {
+    if patients.is_empty() {
+        return Ok(true);
+    }
+    let mut conditions = vec![Condition::Id(patients.to_vec())];
+    conditions.extend(access.visible("Patient"));
+    let seen = tx.search(&SearchQuery::unsorted(
+        "Patient",
+        conditions,
+        patients.len() as i64,
+    ))?;
+    Ok(seen.len() == patients.len())
 }
 
 /// One request inside its database transaction: the caller's access, and the audit event it
@@ -345,12 +361,25 @@ pub(crate) fn read_in(
         Some(v) if v.deleted => Err(gone(&v)),
         Some(v) => {
             rq.event.touched(&v);
-            Ok(v)
+            shown(tx, &rq.access, v)
         }
         None => Err(FhirError::not_found(format!(
             "{res_type}/{id} does not exist"
         ))),
     }
+}
+
+/// A version as the caller may see it: a patient sees their audit trail without what
+/// concerns others (see [`audit::shown_to_patient`]).
+pub(crate) fn shown(tx: &mut Tx, access: &Access, mut v: Version) -> Result<Version, FhirError> {
+    if let (Some(own), "AuditEvent", false) =
+        (access.own_patients(), v.res_type.as_str(), v.deleted)
+    {
+        let mut resource = v.resource()?;
+        audit::shown_to_patient(tx, &mut resource, own, access.who.bsn.as_deref())?;
+        v.content = Some(resource.to_string());
+    }
+    Ok(v)
 }
 
 /// One version of a resource.
@@ -378,7 +407,11 @@ pub(crate) fn vread_in(
     check_type(res_type)?;
     check_id(id)?;
     rq.access.require(res_type, Permission::Read)?;
-    visible_current(tx, &rq.access, res_type, id)?;
+    if visible_current(tx, &rq.access, res_type, id)?.is_none() {
+        return Err(FhirError::not_found(format!(
+            "{res_type}/{id} does not exist"
+        )));
+    }
     let version: i64 = vid.parse().ok().filter(|v| *v > 0).ok_or_else(|| {
         FhirError::bad_request(
             "value",
@@ -389,7 +422,7 @@ pub(crate) fn vread_in(
         Some(v) if v.deleted => Err(gone(&v)),
         Some(v) => {
             rq.event.touched(&v);
-            Ok(v)
+            shown(tx, &rq.access, v)
         }
         None => Err(FhirError::not_found(format!(
             "{res_type}/{id} has no version {version}"
@@ -603,13 +636,17 @@ pub(crate) fn write_checked(
     render: &crate::store::Render<'_, FhirError>,
 ) -> Result<Written, FhirError> {
     conformance::writable(res_type, id)?;
-    let before = match change {
+    may_write_type(&rq.access, change, res_type)?;
+    let current = match change {
         Change::Create => None,
-        _ => tx.current(res_type, id)?.filter(|v| !v.deleted),
+        _ => tx.current(res_type, id)?,
     };
-    if let Some(v) = &before {
-        require_visible(tx, &rq.access, v)?;
+    if let Some(v) = &current {
+        if require_visible(tx, &rq.access, v).is_err() {
+            return as_if_absent(change, res_type, id, if_match);
+        }
     }
+    let before = current.filter(|v| !v.deleted);
     let permission = match (change, &before) {
         (Change::Delete, _) => Permission::Delete,
         (_, Some(_)) => Permission::Update,
@@ -648,6 +685,9 @@ pub(crate) fn write_checked(
             .unwrap_or_default();
         tx.set_care_links(res_type, id, &links, written.created)?;
     }
+    if res_type == "Patient" {
+        crate::pzp::bsn::claim(tx, id, content.as_ref())?;
+    }
     if res_type == "Consent" {
         let decision = content.as_ref().and_then(crate::pzp::sharing);
         tx.set_sharing(
@@ -676,6 +716,59 @@ pub(crate) fn write_checked(
     }
     checks_across(tx, &written.version)?;
     Ok(written)
+}
+
+/// 403 before anything is looked up when the caller's role and scopes allow no write of this
+/// kind on `res_type` at all, so that the answer cannot depend on whether the id exists.
+fn may_write_type(access: &Access, change: Change, res_type: &str) -> Result<(), FhirError> {
+    match change {
+        Change::Delete => access.require(res_type, Permission::Delete),
+        Change::Edit => access.require(res_type, Permission::Update),
+        Change::Create => access.require(res_type, Permission::Create),
+        Change::Update => access
+            .require(res_type, Permission::Update)
+            .or_else(|_| access.require(res_type, Permission::Create)),
+    }
+}
+
+/// The answer to a write of a resource the caller may not see: what the same write of an id
+/// that never existed answers. A delete changes nothing and a patch finds nothing; an update
+/// cannot create under an id that is taken, so it says only that the id is not available
+/// (README, "Hidden and absent").
+fn as_if_absent(
+    change: Change,
+    res_type: &str,
+    id: &str,
+    if_match: Option<i64>,
+) -> Result<Written, FhirError> {
+    if if_match.is_some() {
+        return Err(crate::store::StoreError::VersionConflict { current: None }.into());
+    }
+    match change {
+        Change::Delete => Ok(Written {
+            version: Version {
+                res_type: res_type.to_string(),
+                res_id: id.to_string(),
+                version: 0,
+                last_updated: 0,
+                deleted: true,
+                content: None,
+            },
+            created: false,
+            unchanged: true,
+        }),
+        Change::Edit => Err(crate::store::StoreError::NotFound.into()),
+        Change::Create | Change::Update => Err(id_taken(res_type, id)),
+    }
+}
+
+/// 409 for a write under an id that another resource of this type holds.
+pub(crate) fn id_taken(res_type: &str, id: &str) -> FhirError {
+    FhirError::new(
+        ErrorKind::Conflict,
+        "conflict",
+        format!("the id {res_type}/{id} is not available; create the resource with POST to get a new id"),
+    )
 }
 
 /// Checks the id in an update's body: it must be `expected`, or, when `expected` is `None`
@@ -760,7 +853,13 @@ pub(crate) fn conditional_target(
         .at(format!("{res_type}.id"))),
         (Some(found), _) => Ok(found.res_id),
         (None, Some(body_id)) => {
-            if tx.current(res_type, body_id)?.is_some_and(|v| !v.deleted) {
+            let taken = tx.current(res_type, body_id)?;
+            if let Some(v) = &taken {
+                if require_visible(tx, &rq.access, v).is_err() {
+                    return Err(id_taken(res_type, body_id));
+                }
+            }
+            if taken.is_some_and(|v| !v.deleted) {
                 return Err(FhirError::new(
                     ErrorKind::Conflict,
                     "conflict",

@@ -699,6 +699,56 @@ fn conditions(
     Ok((conditions, ignored))
 }
 
+/// 400 `too-costly` for a query past the limits of [`crate::limits`]: too many parameters,
+/// values of one parameter, includes or nested `_has`. Checked before anything is looked up.
+pub(crate) fn within_limits(params: &[(String, String)]) -> Result<(), FhirError> {
+    let limits = crate::limits::get();
+    let exceeded = crate::limits::exceeded;
+    if params.len() > limits.search_params {
+        return Err(exceeded(
+            format!(
+                "the query has {} parameters, more than {}",
+                params.len(),
+                limits.search_params
+            ),
+            "PZP_MAX_SEARCH_PARAMS",
+        ));
+    }
+    let includes = params
+        .iter()
+        .filter(|(k, _)| k.starts_with("_include") || k.starts_with("_revinclude"))
+        .count();
+    if includes > limits.includes {
+        return Err(exceeded(
+            format!(
+                "the query has {includes} _include/_revinclude parameters, more than {}",
+                limits.includes
+            ),
+            "PZP_MAX_INCLUDES",
+        ));
+    }
+    for (name, value) in params {
+        let has = name.matches("_has:").count();
+        if has > limits.has_depth {
+            return Err(exceeded(
+                format!("{has} nested _has, more than {}", limits.has_depth),
+                "PZP_MAX_HAS_DEPTH",
+            )
+            .at("_has"));
+        }
+        // Commas bound the values from above without splitting a long value.
+        let values = value.matches(',').count() + 1;
+        if values > limits.search_values && split_values(value).len() > limits.search_values {
+            return Err(exceeded(
+                format!("a parameter has more than {} values", limits.search_values),
+                "PZP_MAX_SEARCH_VALUES",
+            )
+            .at(name.split(':').next().unwrap_or_default().to_string()));
+        }
+    }
+    Ok(())
+}
+
 /// Up to `limit` current resources that a conditional interaction's query selects. Every
 /// parameter must be understood: ignoring one would select more than the client meant.
 pub(crate) fn matching(
@@ -710,6 +760,7 @@ pub(crate) fn matching(
     limit: i64,
 ) -> Result<Vec<Version>, FhirError> {
     access.require(res_type, Permission::Search)?;
+    within_limits(params)?;
     let (conditions, _) = conditions(tx, access, res_type, params, base_url, true)?;
     if !params.iter().any(|(k, _)| !CONTROL.contains(&k.as_str())) {
         return Err(FhirError::bad_request(
@@ -767,6 +818,12 @@ pub(crate) fn search_in(
     strict: bool,
 ) -> Result<Value, FhirError> {
     rq.access.require(res_type, Permission::Search)?;
+    within_limits(params)?;
+    let mut params = params.to_vec();
+    if let (Some(own), "AuditEvent") = (rq.access.own_patients(), res_type) {
+        own_trail_only(&mut params, own)?;
+    }
+    let params = params.as_slice();
     let (conditions, mut ignored) = conditions(tx, &rq.access, res_type, params, base_url, strict)?;
     let get = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     let count = page_size(get("_count"))?;
@@ -859,6 +916,10 @@ pub(crate) fn search_in(
     for (v, mode) in modes {
         let mut resource = v.resource()?;
         rq.event.saw(v, Some(&resource));
+        if let (Some(own), "AuditEvent") = (rq.access.own_patients(), v.res_type.as_str()) {
+            let bsn = rq.access.who.bsn.as_deref();
+            crate::audit::shown_to_patient(tx, &mut resource, own, bsn)?;
+        }
         if mode == "match" {
             shape(&mut resource, summary, elements.as_deref());
         }
@@ -900,6 +961,45 @@ pub(crate) fn search_in(
         bundle["entry"] = Value::Array(entries);
     }
     Ok(bundle)
+}
+
+/// A patient's search of the audit trail: only [`crate::audit::PATIENT_PARAMS`] and the
+/// paging controls, and a `patient` value that is not the patient's own matches nothing, as
+/// if that patient had no trail.
+fn own_trail_only(params: &mut Vec<(String, String)>, own: &[String]) -> Result<(), FhirError> {
+    for (name, value) in params.iter_mut() {
+        let code = name.split(':').next().unwrap_or_default();
+        let control = CONTROL.contains(&name.as_str())
+            && !name.starts_with("_include")
+            && !name.starts_with("_revinclude");
+        if !control && !crate::audit::PATIENT_PARAMS.contains(&code) {
+            return Err(FhirError::new(
+                crate::error::ErrorKind::Forbidden,
+                "forbidden",
+                format!(
+                    "a patient searches their audit trail by {}; not by {name}",
+                    crate::audit::PATIENT_PARAMS.join(", ")
+                ),
+            )
+            .at(name.clone()));
+        }
+        if code == "patient" {
+            let wanted = split_values(value);
+            let kept: Vec<&String> = wanted
+                .iter()
+                .filter(|v| {
+                    let id = v.rsplit('/').next().unwrap_or_default();
+                    own.iter().any(|o| o == id)
+                })
+                .collect();
+            *name = "patient".into();
+            *value = match kept.first() {
+                Some(id) => format!("Patient/{}", id.rsplit('/').next().unwrap_or_default()),
+                None => "Patient/not-yours".into(),
+            };
+        }
+    }
+    Ok(())
 }
 
 /// The index table of a parameter type, if it has one.

@@ -14,6 +14,7 @@ use crate::error::{ErrorKind, FhirError};
 use crate::search::date_range;
 use crate::store::{CareLink, Condition, RefMatch, SearchQuery, Tx, Version};
 
+pub mod bsn;
 mod representative;
 pub mod summary;
 

@@ -66,6 +66,8 @@ pub fn parse_url(url: &str) -> Result<(Backend, String), StoreError> {
 pub struct Manager {
     backend: Backend,
     target: String,
+    /// PostgreSQL's `statement_timeout` on every connection; 0 for none.
+    statement_timeout_ms: u64,
 }
 
 /// How long a SQLite connection waits for another writer before giving up.
@@ -122,8 +124,13 @@ impl ManageConnection for Manager {
                 // statement (plan_cache_mode auto): planning a search with its access check
                 // took ten times as long as running it. The search SQL is written so that such
                 // a plan stays good whatever the values (see `query::filtered`).
-                let conn =
+                let mut conn =
                     PgConnection::establish(&self.target).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&format!(
+                    "SET statement_timeout = {}",
+                    self.statement_timeout_ms
+                ))
+                .map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Postgresql(conn))
             }
             Backend::Sqlite => {
@@ -156,7 +163,11 @@ pub type Pool = r2d2::Pool<Manager>;
 
 /// Opens the pool and brings the schema up to date. SQLite gets WAL mode once here, so readers
 /// never wait for the writer.
-pub fn open_pool(url: &str, max_size: u32) -> Result<(Backend, Pool), StoreError> {
+pub fn open_pool(
+    url: &str,
+    max_size: u32,
+    statement_timeout_ms: u64,
+) -> Result<(Backend, Pool), StoreError> {
     let (backend, target) = parse_url(url)?;
     if backend == Backend::Sqlite {
         if let Some(dir) = std::path::Path::new(&target).parent() {
@@ -170,7 +181,11 @@ pub fn open_pool(url: &str, max_size: u32) -> Result<(Backend, Pool), StoreError
             }
         }
     }
-    let manager = Manager { backend, target };
+    let manager = Manager {
+        backend,
+        target,
+        statement_timeout_ms,
+    };
     let mut first = manager
         .connect()
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;

@@ -6,6 +6,7 @@
 //! version row without text is a deletion or the current version.
 
 mod append;
+mod bsn;
 mod connection;
 mod index;
 mod packed;
@@ -45,6 +46,9 @@ pub enum StoreError {
     /// An edit of a deleted resource.
     #[error("deleted")]
     Deleted { version: i64 },
+    /// A statement ran past the statement timeout and was cancelled.
+    #[error("statement timeout")]
+    TimedOut,
     /// Concurrent writers kept colliding on the same resource.
     #[error("concurrent update of {0}")]
     Contention(String),
@@ -70,7 +74,11 @@ impl Version {
 
 impl From<DieselError> for StoreError {
     fn from(e: DieselError) -> Self {
-        StoreError::Database(e.to_string())
+        let text = e.to_string();
+        if text.contains("canceling statement due to statement timeout") {
+            return StoreError::TimedOut;
+        }
+        StoreError::Database(text)
     }
 }
 
@@ -207,8 +215,10 @@ struct Db {
 
 impl Store {
     /// Connects, creating the SQLite file if needed, and runs the backend's migrations.
-    pub fn open(url: &str, pool_size: u32) -> Result<Store, StoreError> {
-        let (backend, pool) = connection::open_pool(url, pool_size)?;
+    /// Opens the database at `url`; on PostgreSQL a statement running longer than
+    /// `statement_timeout_ms` (0: no limit) is cancelled and its transaction rolled back.
+    pub fn open(url: &str, pool_size: u32, statement_timeout_ms: u64) -> Result<Store, StoreError> {
+        let (backend, pool) = connection::open_pool(url, pool_size, statement_timeout_ms)?;
         let db = Db {
             pool,
             backend,

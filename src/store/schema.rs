@@ -102,3 +102,11 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(resource_versions, recorded_by);
+diesel::allow_tables_to_appear_in_same_query!(resources, search_token);
+
+diesel::table! {
+    patient_bsn (bsn) {
+        bsn -> Text,
+        res_id -> Text,
+    }
+}

@@ -83,11 +83,8 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         pool_size: 4,
         base_url: None,
         workers: Some(1),
-        jwks_file: None,
-        jwks_url: None,
-        token_issuer: None,
-        token_audience: None,
         consent_mode: options.consent_mode,
+        ..Config::default()
     };
     let app = Application::build(&config).expect("the app starts");
     let base = format!("http://127.0.0.1:{}", app.port());

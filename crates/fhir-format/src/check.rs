@@ -4,21 +4,25 @@
 //! on some invalid input and it accepts invalid primitive values; this walk catches all
 //! of that first and says where.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
 use crate::generated::{Child, FhirType, CHOICE, REPEATS};
 use crate::primitives::{check_primitive, describe, quote};
-use crate::{table, xhtml, Issue, Severity};
+use crate::{depth, table, xhtml, Issue, Limits, Severity};
 
 /// Stop collecting after this many issues (a garbage document would yield thousands).
 pub(crate) const MAX_ISSUES: usize = 100;
 
-/// Check a resource (root object with `resourceType`).
-pub(crate) fn check_resource(value: &Value) -> Vec<Issue> {
+/// Check a resource (root object with `resourceType`). A value nested deeper than the
+/// limit gets one issue and is not walked (the walk recurses once per level).
+pub(crate) fn check_resource(value: &Value, limits: &Limits) -> Vec<Issue> {
+    if let Err(issue) = depth::check_value(value, limits.max_depth) {
+        return vec![issue];
+    }
     let mut checker = Checker::default();
-    checker.resource(value, None, None);
+    checker.resource(value, None, None, false);
     checker.finish()
 }
 
@@ -26,6 +30,26 @@ pub(crate) fn check_resource(value: &Value) -> Vec<Issue> {
 struct Checker {
     issues: Vec<Issue>,
     suppressed: usize,
+    /// The resources being walked, innermost last, for dom-3 (contained resources share
+    /// their container's).
+    scopes: Vec<Scope>,
+}
+
+/// What dom-3 needs to know of a resource and its contained resources.
+#[derive(Default)]
+struct Scope {
+    /// Local references ('#id', '#') anywhere in the resource, contained ones included.
+    local: HashSet<String>,
+    contained: Vec<Contained>,
+    /// Index in `contained` of the contained resource being walked.
+    current: Option<usize>,
+}
+
+struct Contained {
+    id: Option<String>,
+    path: String,
+    /// It refers to its container (a reference '#').
+    refers_to_container: bool,
 }
 
 /// The `Element` children every primitive's `_name` object may have.
@@ -70,7 +94,37 @@ impl Checker {
     }
 
     /// A resource at the root (`at` None) or nested (contained, Bundle.entry.resource ...).
-    fn resource(&mut self, value: &Value, at: Option<&str>, expected: Option<&str>) {
+    fn resource(
+        &mut self,
+        value: &Value,
+        at: Option<&str>,
+        expected: Option<&str>,
+        contained: bool,
+    ) {
+        let Some((resource_type, object)) = self.resource_type(value, at, expected) else {
+            return;
+        };
+        let path = at.map_or_else(|| resource_type.to_string(), str::to_string);
+        if contained {
+            self.contained(resource_type, object, &path);
+        } else {
+            self.scopes.push(Scope::default());
+            self.object(resource_type, object, &path, true);
+            let scope = self.scopes.pop().unwrap_or_default();
+            self.unreferenced_contained(scope);
+        }
+        if resource_type == "Bundle" {
+            self.unique_full_urls(object, &path);
+        }
+    }
+
+    /// The type of a resource and its properties, if it is an object with a known type.
+    fn resource_type<'v>(
+        &mut self,
+        value: &'v Value,
+        at: Option<&str>,
+        expected: Option<&str>,
+    ) -> Option<(&'v str, &'v Map<String, Value>)> {
         let here = at.unwrap_or("");
         let Value::Object(object) = value else {
             self.report(
@@ -81,7 +135,7 @@ impl Checker {
                     describe(value)
                 ),
             );
-            return;
+            return None;
         };
         let resource_type = match object.get("resourceType") {
             Some(Value::String(name)) => name.as_str(),
@@ -91,7 +145,7 @@ impl Checker {
                     here,
                     format!("resourceType must be a string, got {}", describe(other)),
                 );
-                return;
+                return None;
             }
             None => {
                 self.report(
@@ -99,7 +153,7 @@ impl Checker {
                     here,
                     "missing resourceType: a resource must say its type".to_string(),
                 );
-                return;
+                return None;
             }
         };
         if !crate::is_resource_type(resource_type) {
@@ -114,7 +168,7 @@ impl Checker {
                 )
             };
             self.report("not-supported", here, message);
-            return;
+            return None;
         }
         if let Some(expected) = expected {
             if resource_type != expected {
@@ -123,11 +177,132 @@ impl Checker {
                     here,
                     format!("expected a {expected} resource here, got {resource_type}"),
                 );
-                return;
+                return None;
             }
         }
-        let path = at.map_or_else(|| resource_type.to_string(), str::to_string);
-        self.object(resource_type, object, &path, true);
+        Some((resource_type, object))
+    }
+
+    /// A contained resource: checked like any other, and against dom-2, dom-4 and dom-5;
+    /// dom-3 is checked when its container is done.
+    fn contained(&mut self, resource_type: &str, object: &Map<String, Value>, path: &str) {
+        self.contained_rules(object, path);
+        let Some(scope) = self.scopes.last_mut() else {
+            // a contained resource always has a container; be safe anyway
+            self.object(resource_type, object, path, true);
+            return;
+        };
+        scope.contained.push(Contained {
+            id: object.get("id").and_then(Value::as_str).map(str::to_string),
+            path: path.to_string(),
+            refers_to_container: false,
+        });
+        let previous = scope.current.replace(scope.contained.len() - 1);
+        self.object(resource_type, object, path, true);
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.current = previous;
+        }
+    }
+
+    /// dom-2, dom-4, dom-5: a contained resource holds no resources of its own, has no
+    /// version or last-updated time of its own (it is versioned with its container), and
+    /// no security labels (those of its container apply).
+    fn contained_rules(&mut self, object: &Map<String, Value>, path: &str) {
+        if object.contains_key("contained") {
+            self.report(
+                "invariant",
+                &format!("{path}.contained"),
+                "a contained resource must not contain resources itself (dom-2)".to_string(),
+            );
+        }
+        let Some(Value::Object(meta)) = object.get("meta") else {
+            return;
+        };
+        for (name, rule) in [
+            ("versionId", "dom-4"),
+            ("lastUpdated", "dom-4"),
+            ("security", "dom-5"),
+        ] {
+            if meta.contains_key(name) || meta.contains_key(&format!("_{name}")) {
+                self.report(
+                    "invariant",
+                    &format!("{path}.meta.{name}"),
+                    format!("a contained resource must not have meta.{name} ({rule})"),
+                );
+            }
+        }
+    }
+
+    /// Remember a local reference ('#...' in a Reference, canonical, uri or url) for dom-3,
+    /// in every enclosing resource: dom-3 looks at all descendants of the container.
+    fn local_reference(&mut self, ty: FhirType, element_path: &str, value: &Value) {
+        let Value::String(text) = value else {
+            return;
+        };
+        let is_reference = element_path == "Reference.reference"
+            || matches!(ty, FhirType::Canonical | FhirType::Uri | FhirType::Url);
+        if !is_reference || !text.starts_with('#') {
+            return;
+        }
+        for scope in &mut self.scopes {
+            if let Some(i) = scope.current.filter(|_| text == "#") {
+                scope.contained[i].refers_to_container = true;
+            }
+            scope.local.insert(text.clone());
+        }
+    }
+
+    /// dom-3: a contained resource is referenced from elsewhere in its container, or
+    /// refers to the container itself ('#'). One without an id is not looked at (the
+    /// rule's expression yields nothing for it).
+    fn unreferenced_contained(&mut self, scope: Scope) {
+        for contained in scope.contained {
+            let Some(id) = contained.id else {
+                continue;
+            };
+            if contained.refers_to_container || scope.local.contains(&format!("#{id}")) {
+                continue;
+            }
+            self.report(
+                "invariant",
+                &contained.path,
+                format!(
+                    "contained resource {} is not referenced from elsewhere in the resource and does not refer to it with '#' (dom-3)",
+                    quote(&id)
+                ),
+            );
+        }
+    }
+
+    /// bdl-7: outside a history, entries may share a fullUrl only with different
+    /// meta.versionId (they are then versions of one resource).
+    fn unique_full_urls(&mut self, bundle: &Map<String, Value>, path: &str) {
+        if bundle.get("type").and_then(Value::as_str) == Some("history") {
+            return;
+        }
+        let Some(Value::Array(entries)) = bundle.get("entry") else {
+            return;
+        };
+        let mut seen: HashMap<(&str, Option<&str>), usize> = HashMap::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let Some(full_url) = entry.get("fullUrl").and_then(Value::as_str) else {
+                continue;
+            };
+            let version = entry
+                .pointer("/resource/meta/versionId")
+                .and_then(Value::as_str);
+            let Some(first) = seen.get(&(full_url, version)) else {
+                seen.insert((full_url, version), i);
+                continue;
+            };
+            self.report(
+                "invariant",
+                &format!("{path}.entry[{i}].fullUrl"),
+                format!(
+                    "entry[{i}] has the same fullUrl and meta.versionId as entry[{first}]; in a Bundle other than a history, fullUrl must be unique unless the versions differ (bdl-7)"
+                ),
+            );
+        }
     }
 
     /// The children of a complex value; `context` names its definition in the table.
@@ -329,8 +504,8 @@ impl Checker {
         match ty {
             FhirType::Xhtml => match value {
                 Value::String(s) => {
-                    if let Err(message) = xhtml::check(s) {
-                        self.report("value", path, message);
+                    if let Err((code, message)) = xhtml::check(s) {
+                        self.report(code, path, message);
                     }
                 }
                 other => self.report(
@@ -342,11 +517,17 @@ impl Checker {
                     ),
                 ),
             },
-            FhirType::Resource => self.resource(value, Some(path), expected_resource(element_path)),
+            FhirType::Resource => self.resource(
+                value,
+                Some(path),
+                expected_resource(element_path),
+                element_path.ends_with(".contained"),
+            ),
             _ if ty.is_primitive() => {
                 if let Err((code, message)) = check_primitive(ty, value) {
                     self.report(code, path, message);
                 }
+                self.local_reference(ty, element_path, value);
             }
             _ => {
                 let Value::Object(object) = value else {

@@ -13,6 +13,7 @@ use std::fmt;
 
 mod bolt;
 mod check;
+mod depth;
 mod duplicates;
 #[rustfmt::skip]
 mod generated;
@@ -92,21 +93,50 @@ impl fmt::Display for Issue {
     }
 }
 
-/// Parse one resource (any R4 type, Bundle included) and check it. Returns the resource as JSON.
+/// Bounds on the input a parse accepts, so that hostile input cannot exhaust the stack or
+/// memory of the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Deepest element nesting accepted, counted while reading, before anything recurses:
+    /// XML elements; JSON objects (an array holding a repeating element's values is not a
+    /// level of its own, an array directly inside an array is); narrative XHTML elements
+    /// count on from the depth of their `div`. JSON input is also bound by serde_json's own
+    /// limit of 127 nested objects and arrays, which a `max_depth` above 64 can meet first.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    /// 32 levels: the deepest official R4 and IKNL examples nest 12 (a Questionnaire-
+    /// Response's items in XML), and reading a resource costs fhirbolt about 30 KiB of stack
+    /// per level in a debug build, so 32 levels take about half of a 2 MiB thread stack
+    /// (64 would take nearly all of it).
+    fn default() -> Self {
+        Limits { max_depth: 32 }
+    }
+}
+
+/// Parse one resource (any R4 type, Bundle included) and check it, within the default
+/// `Limits`. Returns the resource as JSON.
 ///
 /// JSON input is returned as given (element order and decimal text preserved); XML input
 /// is converted to the equivalent FHIR JSON.
 pub fn parse(bytes: &[u8], format: Format) -> Result<Value, Vec<Issue>> {
+    parse_with(bytes, format, &Limits::default())
+}
+
+/// `parse` within the given limits.
+pub fn parse_with(bytes: &[u8], format: Format, limits: &Limits) -> Result<Value, Vec<Issue>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match format {
-        Format::Json => parse_json(bytes),
-        Format::Xml => xml::parse(bytes),
+        Format::Json => parse_json(bytes, limits),
+        Format::Xml => xml::parse(bytes, limits),
     }
 }
 
 /// Serialise a (previously parsed / stored) resource as FHIR XML (fhirbolt's XML serialiser).
 ///
-/// The resource is checked first; the first failing issue is returned. fhirbolt always
+/// The resource is checked first (within the default `Limits`, so a deeper value is
+/// refused rather than walked); the first failing issue is returned. fhirbolt always
 /// indents, so `pretty: false` removes the whitespace between tags afterwards; narrative
 /// XHTML is copied verbatim either way.
 pub fn to_xml(resource: &Value, pretty: bool) -> Result<Vec<u8>, Issue> {
@@ -154,11 +184,12 @@ pub fn choice_type(suffix: &str) -> Option<&'static str> {
         .copied()
 }
 
-/// Validate an already-parsed JSON value (same checks as `parse` for JSON).
+/// Validate an already-parsed JSON value (same checks as `parse` for JSON, within the
+/// default `Limits`: a deeper value gets an issue, it is not walked).
 ///
 /// Meant for the server after it edits a resource (e.g. `meta`). Empty when valid.
 pub fn check(resource: &Value) -> Vec<Issue> {
-    let issues = check::check_resource(resource);
+    let issues = check::check_resource(resource, &Limits::default());
     if has_failure(&issues) {
         return issues;
     }
@@ -168,7 +199,8 @@ pub fn check(resource: &Value) -> Vec<Issue> {
     }
 }
 
-fn parse_json(bytes: &[u8]) -> Result<Value, Vec<Issue>> {
+fn parse_json(bytes: &[u8], limits: &Limits) -> Result<Value, Vec<Issue>> {
+    depth::check_json(bytes, limits.max_depth).map_err(|issue| vec![issue])?;
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         vec![Issue::new(
             Severity::Fatal,
@@ -177,7 +209,7 @@ fn parse_json(bytes: &[u8]) -> Result<Value, Vec<Issue>> {
         )]
     })?;
     let mut issues = duplicates::find(bytes, &value);
-    issues.extend(check::check_resource(&value));
+    issues.extend(check::check_resource(&value, limits));
     if has_failure(&issues) {
         return Err(issues);
     }

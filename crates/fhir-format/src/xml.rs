@@ -5,7 +5,9 @@ use std::sync::LazyLock;
 use regex::bytes::{Captures, Regex};
 use serde_json::Value;
 
-use crate::{bolt, check, has_failure, required, xhtml, xml_prepare, xml_walk, Issue, Severity};
+use crate::{
+    bolt, check, has_failure, required, xhtml, xml_prepare, xml_walk, Issue, Limits, Severity,
+};
 
 /// A placeholder div as fhirbolt writes it (it may indent the marker).
 static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
@@ -22,9 +24,8 @@ static INDENTATION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(">\\s+<").expect("built-in regular expression is valid"));
 
 /// XML -> fhirbolt -> FHIR JSON, then the same checks as for JSON input.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Value, Vec<Issue>> {
-    let prepared = xml_prepare::prepare(bytes)
-        .map_err(|message| vec![Issue::new(Severity::Fatal, "structure", message)])?;
+pub(crate) fn parse(bytes: &[u8], limits: &Limits) -> Result<Value, Vec<Issue>> {
+    let prepared = xml_prepare::prepare(bytes, limits.max_depth).map_err(|issue| vec![issue])?;
     let walk = xml_walk::walk(&prepared.xml);
     if has_failure(&walk.issues) {
         return Err(walk.issues);
@@ -40,7 +41,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Value, Vec<Issue>> {
     })?;
     required::strip_json(&mut value);
     xhtml::restore_divs(&mut value, &prepared.divs);
-    let issues = check::check_resource(&value);
+    let issues = check::check_resource(&value, limits);
     if has_failure(&issues) {
         return Err(issues);
     }
@@ -49,7 +50,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Value, Vec<Issue>> {
 
 /// FHIR JSON -> fhirbolt -> XML.
 pub(crate) fn to_xml(resource: &Value, pretty: bool) -> Result<Vec<u8>, Issue> {
-    let issues = check::check_resource(resource);
+    let issues = check::check_resource(resource, &Limits::default());
     if let Some(first) = issues.iter().find(|issue| issue.severity.is_failure()) {
         let mut issue = first.clone();
         let more = issues.iter().filter(|i| i.severity.is_failure()).count() - 1;

@@ -11,6 +11,7 @@ use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::NsReader;
 
 use crate::xhtml::{self, XHTML_NAMESPACE};
+use crate::{depth, Issue, Severity};
 
 pub(crate) const FHIR_NAMESPACE: &str = "http://hl7.org/fhir";
 const XSI_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema-instance";
@@ -31,7 +32,9 @@ enum Kind {
     Other,
 }
 
-pub(crate) fn prepare(xml: &[u8]) -> Result<Prepared, String> {
+/// Rewrite `xml` for fhirbolt; refuse it when elements (narrative included) nest deeper
+/// than `max_depth`, before anything recursive reads it.
+pub(crate) fn prepare(xml: &[u8], max_depth: usize) -> Result<Prepared, Issue> {
     let placeholders = !contains(xml, xhtml::MARKER.as_bytes());
     let mut reader = NsReader::from_reader(xml);
     reader.check_end_names(true);
@@ -43,42 +46,37 @@ pub(crate) fn prepare(xml: &[u8]) -> Result<Prepared, String> {
         let before = reader.buffer_position();
         let (namespace, event) = reader
             .read_resolved_event()
-            .map_err(|e| format!("invalid XML after byte {before}: {e}"))?;
+            .map_err(|e| malformed(format!("invalid XML after byte {before}: {e}")))?;
+        let is_start = matches!(event, Event::Start(_) | Event::Empty(_));
+        if is_start && depth >= max_depth {
+            return Err(depth::too_deep(max_depth));
+        }
         let replacement = match &event {
             Event::Eof => break,
             Event::Start(start) | Event::Empty(start) => {
                 let empty = matches!(event, Event::Empty(_));
                 match kind(&namespace, start) {
-                    Kind::StandaloneDiv | Kind::OtherDiv => {
-                        let standalone = kind(&namespace, start) == Kind::StandaloneDiv;
-                        if !empty {
-                            let name = start.name().as_ref().to_vec();
-                            reader
-                                .read_to_end(quick_xml::name::QName(&name))
-                                .map_err(|e| format!("invalid XHTML in narrative: {e}"))?;
-                        }
-                        if !(standalone && placeholders) {
-                            continue;
-                        }
-                        let after = reader.buffer_position();
-                        let raw = std::str::from_utf8(&xml[before..after])
-                            .map_err(|e| format!("narrative is not valid UTF-8: {e}"))?;
-                        // XML parsers normalise line ends; do the same for the verbatim copy
-                        divs.push(raw.replace("\r\n", "\n").replace('\r', "\n"));
-                        Some(xhtml::placeholder(divs.len() - 1).into_bytes())
-                    }
                     Kind::Fhir => {
                         let root = depth == 0;
-                        if !empty {
-                            depth += 1;
-                        }
+                        depth += usize::from(!empty);
                         needs_rewrite(start).then(|| rebuild(&reader, start, root, empty))
                     }
                     Kind::Other => {
-                        if !empty {
-                            depth += 1;
-                        }
+                        depth += usize::from(!empty);
                         None
+                    }
+                    div => {
+                        if !empty {
+                            skip_content(&mut reader, depth + 1, max_depth)?;
+                        }
+                        if !(div == Kind::StandaloneDiv && placeholders) {
+                            continue;
+                        }
+                        let raw = std::str::from_utf8(&xml[before..reader.buffer_position()])
+                            .map_err(|e| malformed(format!("narrative is not valid UTF-8: {e}")))?;
+                        // XML parsers normalise line ends; do the same for the verbatim copy
+                        divs.push(raw.replace("\r\n", "\n").replace('\r', "\n"));
+                        Some(xhtml::placeholder(divs.len() - 1).into_bytes())
                     }
                 }
             }
@@ -103,6 +101,43 @@ pub(crate) fn prepare(xml: &[u8]) -> Result<Prepared, String> {
     }
     output.extend_from_slice(&xml[copied..]);
     Ok(Prepared { xml: output, divs })
+}
+
+fn malformed(message: String) -> Issue {
+    Issue::new(Severity::Fatal, "structure", message)
+}
+
+/// Read past the content of the narrative div just started at `depth` (it is copied
+/// verbatim, not rewritten), counting its elements towards the nesting limit.
+fn skip_content(reader: &mut NsReader<&[u8]>, depth: usize, max_depth: usize) -> Result<(), Issue> {
+    // open elements, the div included; the innermost is at depth + open - 1
+    let mut open = 1usize;
+    while open > 0 {
+        let event = reader
+            .read_event()
+            .map_err(|e| malformed(format!("invalid XHTML in narrative: {e}")))?;
+        let deepest = match event {
+            Event::Start(_) => {
+                open += 1;
+                depth + open - 1
+            }
+            Event::Empty(_) => depth + open,
+            Event::End(_) => {
+                open -= 1;
+                0
+            }
+            Event::Eof => {
+                return Err(malformed(
+                    "invalid XHTML in narrative: unclosed element".to_string(),
+                ))
+            }
+            _ => 0,
+        };
+        if deepest > max_depth {
+            return Err(depth::too_deep(max_depth));
+        }
+    }
+    Ok(())
 }
 
 fn is_fhir(namespace: &ResolveResult) -> bool {
@@ -188,7 +223,7 @@ mod tests {
     use super::*;
 
     fn prepared(xml: &str) -> (String, Vec<String>) {
-        let p = prepare(xml.as_bytes()).unwrap();
+        let p = prepare(xml.as_bytes(), 64).unwrap();
         (String::from_utf8(p.xml).unwrap(), p.divs)
     }
 
@@ -227,7 +262,24 @@ mod tests {
     }
 
     #[test]
+    fn nesting_is_limited_narrative_included() {
+        let fhir = |open: &str, close: &str| {
+            format!("<Patient xmlns=\"http://hl7.org/fhir\"><text>{open}<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>x<br/></p></div>{close}</text></Patient>")
+        };
+        // Patient 1, text 2, div 3, p 4, br 5
+        assert!(prepare(fhir("", "").as_bytes(), 5).is_ok());
+        let issue = prepare(fhir("", "").as_bytes(), 4).err().unwrap();
+        assert_eq!(issue.code, "too-long");
+        assert!(prepare(fhir("<a>", "</a>").as_bytes(), 5).is_err());
+        assert!(prepare(b"<Patient xmlns=\"http://hl7.org/fhir\"><a/></Patient>", 1).is_err());
+    }
+
+    #[test]
     fn malformed_xml_is_an_error() {
-        assert!(prepare(b"<Patient xmlns=\"http://hl7.org/fhir\"><a></b></Patient>").is_err());
+        assert!(prepare(
+            b"<Patient xmlns=\"http://hl7.org/fhir\"><a></b></Patient>",
+            64
+        )
+        .is_err());
     }
 }

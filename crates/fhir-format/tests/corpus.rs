@@ -16,7 +16,11 @@ const FOLDERS: &[&str] = &[
 ];
 
 /// Files that cannot pass, with the reason.
-const KNOWN_FAILURES: &[(&str, &str)] = &[];
+const KNOWN_FAILURES: &[(&str, &str)] = &[(
+    "r4-examples/Questionnaire-zika-virus-exposure-assessment.json",
+    "its narrative is an empty <pre>, whitespace only: txt-2 requires some content (R4's \
+     FHIRPath for txt-2 is htmlChecks(), so the official validator does not catch it)",
+)];
 
 /// The shared fixtures live outside the repository: look for `shared/conformance` next
 /// to (or inside) any ancestor of this crate.

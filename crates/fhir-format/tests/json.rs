@@ -1,6 +1,11 @@
 //! Parsing and checking FHIR JSON.
 
-use fhir_format::{check, is_resource_type, parse, resource_types, Format, Issue, Severity};
+use std::time::{Duration, Instant};
+
+use fhir_format::{
+    check, is_resource_type, parse, parse_with, resource_types, to_xml, Format, Issue, Limits,
+    Severity,
+};
 use serde_json::{json, Value};
 
 fn parse_str(text: &str) -> Result<Value, Vec<Issue>> {
@@ -690,4 +695,376 @@ fn issue_display() {
         issue.to_string(),
         "error (value): Patient.active: expected a JSON boolean (true or false), got string 'yes'"
     );
+}
+
+/// `Limits::default().max_depth`.
+const DEFAULT_DEPTH: usize = 32;
+
+/// Run `f` on a thread with a 2 MiB stack (the default for spawned threads, and smaller
+/// than a main thread's): deep input must not overflow it.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .expect("thread starts")
+        .join()
+        .expect("no panic, no stack overflow")
+}
+
+/// A Patient whose extensions nest `levels` objects deep (the Patient being the first).
+fn nested_extensions(levels: usize) -> String {
+    let open = r#""extension":[{"url":"http://example.org/nest","#;
+    let mut text = String::from(r#"{"resourceType":"Patient","#);
+    text.push_str(&open.repeat(levels - 1));
+    text.push_str(r#""valueString":"deepest""#);
+    text.push_str(&"}]".repeat(levels - 1));
+    text.push('}');
+    text
+}
+
+/// The one issue of input refused for its depth, which it must not echo.
+fn assert_too_deep(result: Result<Value, Vec<Issue>>, max: usize) {
+    let found = result.expect_err("refused");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let issue = &found[0];
+    assert!(issue.severity.is_failure());
+    assert_eq!(issue.code, "too-long");
+    assert!(
+        issue
+            .diagnostics
+            .contains(&format!("deeper than {max} levels")),
+        "{}",
+        issue.diagnostics
+    );
+    assert!(
+        !issue.diagnostics.contains("example.org"),
+        "{}",
+        issue.diagnostics
+    );
+}
+
+#[test]
+fn deep_json_is_refused_quickly_on_a_small_stack() {
+    for levels in [640, 100_000] {
+        let text = nested_extensions(levels);
+        let started = Instant::now();
+        let result = on_small_stack(move || parse(text.as_bytes(), Format::Json));
+        assert_too_deep(result, DEFAULT_DEPTH);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{levels} levels"
+        );
+    }
+    let arrays = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert_too_deep(
+        on_small_stack(move || parse(arrays.as_bytes(), Format::Json)),
+        DEFAULT_DEPTH,
+    );
+}
+
+#[test]
+fn json_at_the_depth_limit_is_accepted_on_a_small_stack() {
+    let text = nested_extensions(DEFAULT_DEPTH);
+    let value = on_small_stack(move || {
+        let value = parse(text.as_bytes(), Format::Json).unwrap_or_else(|e| panic!("{e:#?}"));
+        to_xml(&value, false).unwrap_or_else(|e| panic!("{e}"));
+        value
+    });
+    assert!(check(&value).is_empty());
+    assert_too_deep(
+        parse(
+            nested_extensions(DEFAULT_DEPTH + 1).as_bytes(),
+            Format::Json,
+        ),
+        DEFAULT_DEPTH,
+    );
+}
+
+#[test]
+fn parse_with_takes_the_limit() {
+    let text = nested_extensions(9);
+    assert!(parse(text.as_bytes(), Format::Json).is_ok());
+    assert!(parse_with(text.as_bytes(), Format::Json, &Limits { max_depth: 9 }).is_ok());
+    assert_too_deep(
+        parse_with(text.as_bytes(), Format::Json, &Limits { max_depth: 8 }),
+        8,
+    );
+    assert_eq!(Limits::default().max_depth, DEFAULT_DEPTH);
+}
+
+#[test]
+fn deep_narrative_counts_towards_the_depth() {
+    // Patient 1, text 2, div 3: the levels below the div make up the rest
+    let div = |levels: usize| {
+        format!(
+            r#"<div xmlns=\"http://www.w3.org/1999/xhtml\">{}x{}</div>"#,
+            "<b>".repeat(levels),
+            "</b>".repeat(levels)
+        )
+    };
+    let patient = |levels: usize| {
+        format!(
+            r#"{{"resourceType":"Patient","text":{{"status":"generated","div":"{}"}}}}"#,
+            div(levels)
+        )
+    };
+    assert!(parse_str(&patient(DEFAULT_DEPTH - 3)).is_ok());
+    assert_too_deep(parse_str(&patient(DEFAULT_DEPTH - 2)), DEFAULT_DEPTH);
+    let text = patient(100_000);
+    assert_too_deep(
+        on_small_stack(move || parse(text.as_bytes(), Format::Json)),
+        DEFAULT_DEPTH,
+    );
+}
+
+/// Take the nested extensions apart one level at a time: dropping a deep value at once
+/// recurses.
+fn dismantle(mut value: Value) {
+    while let Some(inner) = value
+        .get_mut("extension")
+        .and_then(|e| e.get_mut(0))
+        .map(Value::take)
+    {
+        value = inner;
+    }
+}
+
+#[test]
+fn check_and_to_xml_refuse_deep_values_without_recursing() {
+    // built by hand: json!'s interpolation serialises the value, recursively
+    let mut value = json!({"url": "http://example.org/nest", "valueString": "deepest"});
+    for _ in 0..100_000 {
+        let mut outer = serde_json::Map::new();
+        outer.insert("url".into(), json!("http://example.org/nest"));
+        outer.insert("extension".into(), Value::Array(vec![value]));
+        value = Value::Object(outer);
+    }
+    value["resourceType"] = json!("Patient");
+    value.as_object_mut().unwrap().remove("url");
+    let (found, xml, value) = on_small_stack(move || {
+        let found = check(&value);
+        let xml = to_xml(&value, false);
+        (found, xml, value)
+    });
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].code, "too-long");
+    assert_eq!(xml.unwrap_err().code, "too-long");
+    dismantle(value);
+}
+
+/// A Patient with the narrative `div` (raw XHTML, JSON-escaped here).
+fn with_narrative(div: &str) -> String {
+    json!({"resourceType": "Patient", "text": {"status": "generated", "div": div}}).to_string()
+}
+
+const XHTML: &str = r#"xmlns="http://www.w3.org/1999/xhtml""#;
+
+#[test]
+fn narrative_may_not_run_script_txt_1() {
+    for (inner, named) in [
+        ("<script>alert(1)</script>", "'script'"),
+        ("<p onclick=\"alert(1)\">x</p>", "'onclick'"),
+        ("<img src=\"a.png\" onerror=\"alert(1)\"/>", "'onerror'"),
+        ("<p ONMOUSEOVER=\"alert(1)\">x</p>", "'ONMOUSEOVER'"),
+        ("<a href=\"javascript:alert(1)\">x</a>", "javascript:"),
+        ("<a href=\" JavaScript:alert(1)\">x</a>", "javascript:"),
+        ("<a href=\"java&#x09;script:alert(1)\">x</a>", "javascript:"),
+        ("<a href=\"&#106;avascript:alert(1)\">x</a>", "javascript:"),
+        ("<a href=\"vbscript:msgbox(1)\">x</a>", "vbscript:"),
+        ("<a href=\"data:text/html,alert(1)\">x</a>", "data:"),
+        ("<img src=\"data:image/svg+xml;base64,PHN2Zz4=\"/>", "data:"),
+        ("<iframe src=\"http://example.org/\"></iframe>", "'iframe'"),
+        ("<frame src=\"http://example.org/\"/>", "'frame'"),
+        ("<object data=\"x.swf\"></object>", "'object'"),
+        ("<embed src=\"x.swf\"/>", "'embed'"),
+        ("<form action=\"http://example.org/\"><input name=\"q\"/></form>", "'form'"),
+        ("<input name=\"q\"/>", "'input'"),
+        ("<base href=\"http://example.org/\"/>", "'base'"),
+        ("<link rel=\"stylesheet\" href=\"http://example.org/s.css\"/>", "'link'"),
+        ("<meta http-equiv=\"refresh\" content=\"0\"/>", "'meta'"),
+        ("<style>p {color: red}</style>", "'style'"),
+        ("<head><title>x</title></head>", "'head'"),
+        ("<body>x</body>", "'body'"),
+        ("<p style=\"width: expression(alert(1))\">x</p>", "expression("),
+        ("<p style=\"background: url(javascript:alert(1))\">x</p>", "javascript:"),
+        ("<p style=\"background: url(java\\73 cript:alert(1))\">x</p>", "'\\'"),
+        ("<a xmlns:xlink=\"http://www.w3.org/1999/xlink\" xlink:href=\"http://example.org/\">x</a>", "'xmlns:xlink'"),
+        ("<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>", "'svg'"),
+        ("<p><blink>x</blink></p>", "'blink'"),
+        ("<p foo=\"bar\">x</p>", "'foo'"),
+    ] {
+        let text = with_narrative(&format!("<div {XHTML}>text {inner}</div>"));
+        let issue = single_issue(&text);
+        assert_eq!(issue.severity, Severity::Error, "{inner}");
+        assert_eq!(issue.code, "invariant", "{inner}: {}", issue.diagnostics);
+        assert_eq!(issue.expression.as_deref(), Some("Patient.text.div"), "{inner}");
+        assert!(issue.diagnostics.contains(named), "{inner}: {}", issue.diagnostics);
+        assert!(issue.diagnostics.contains("txt-1"), "{inner}: {}", issue.diagnostics);
+        assert!(!issue.diagnostics.contains("alert"), "{}", issue.diagnostics);
+    }
+}
+
+#[test]
+fn legitimate_narrative_is_accepted() {
+    for inner in [
+        "<table class=\"grid\" border=\"1\"><thead><tr><th colspan=\"2\">Name</th></tr></thead><tbody><tr><td>Peter</td><td style=\"color: red; font-weight: bold\">James</td></tr></tbody></table>",
+        "<p id=\"a1\" lang=\"nl\" xml:lang=\"nl\">Émile &amp; <b>Ğ</b> &#160;<br/></p>",
+        "<a href=\"http://example.org/a?b=c\">web</a> <a href=\"mailto:gastro@acme.org\">mail</a> <a href=\"genomics.html#hla\">page</a> <a href=\"#a1\">anchor</a> <a name=\"a2\">target</a>",
+        "<img src=\"#pic\" alt=\"picture\"/> <img src=\"pkb.png\"/> <img src=\"data:image/png;base64,iVBORw0KGgo=\" alt=\"dot\"/>",
+        "<ul><li>one</li></ul><ol start=\"2\"><li>two</li></ol><dl><dt>t</dt><dd>d</dd></dl><blockquote cite=\"http://example.org/\">q</blockquote><pre>  x</pre><h3>h</h3><span>s</span><!-- comment -->",
+    ] {
+        let text = with_narrative(&format!("<div {XHTML}>{inner}</div>"));
+        if let Err(found) = parse_str(&text) {
+            panic!("{inner}: {found:#?}");
+        }
+    }
+}
+
+#[test]
+fn narrative_must_have_content_txt_2() {
+    for div in [
+        format!("<div {XHTML}/>"),
+        format!("<div {XHTML}> \n\t </div>"),
+        format!("<div {XHTML}>\n  <pre>\n  </pre>\n</div>"),
+        format!("<div {XHTML}><p><!-- only a comment --></p></div>"),
+    ] {
+        let issue = single_issue(&with_narrative(&div));
+        assert_eq!(
+            (issue.code, issue.expression.as_deref()),
+            ("invariant", Some("Patient.text.div")),
+            "{div}"
+        );
+        assert!(issue.diagnostics.contains("txt-2"), "{}", issue.diagnostics);
+    }
+    // an image is content too
+    assert!(parse_str(&with_narrative(&format!(
+        "<div {XHTML}><img src=\"#pic\"/></div>"
+    )))
+    .is_ok());
+}
+
+#[test]
+fn narrative_rules_apply_to_contained_and_entry_resources() {
+    let script = format!("<div {XHTML}>x<script>alert(1)</script></div>");
+    let text = json!({"resourceType": "Patient",
+        "contained": [{"resourceType": "Organization", "id": "o", "text": {"status": "generated", "div": script}}],
+        "managingOrganization": {"reference": "#o"}})
+    .to_string();
+    assert_eq!(
+        single_issue(&text).expression.as_deref(),
+        Some("Patient.contained[0].text.div")
+    );
+    let text = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "active": true}},
+        {"resource": {"resourceType": "Patient", "text": {"status": "generated", "div": script}}}]})
+    .to_string();
+    assert_eq!(
+        single_issue(&text).expression.as_deref(),
+        Some("Bundle.entry[1].resource.text.div")
+    );
+}
+
+#[test]
+fn contained_resources_hold_no_resources_versions_or_labels_dom_2_4_5() {
+    let text = json!({"resourceType": "Patient",
+        "contained": [{"resourceType": "Organization", "id": "o",
+            "meta": {"versionId": "2", "lastUpdated": "2024-01-01T00:00:00Z",
+                "security": [{"code": "R"}], "tag": [{"code": "t"}]},
+            "contained": [{"resourceType": "Organization", "id": "o2", "name": "x"}],
+            "partOf": {"reference": "#o2"}}],
+        "managingOrganization": {"reference": "#o"}})
+    .to_string();
+    let found = issues(&text);
+    assert_eq!(
+        expressions(&found),
+        vec![
+            "Patient.contained[0].contained",
+            "Patient.contained[0].meta.versionId",
+            "Patient.contained[0].meta.lastUpdated",
+            "Patient.contained[0].meta.security",
+        ]
+    );
+    assert!(found
+        .iter()
+        .all(|i| i.severity == Severity::Error && i.code == "invariant"));
+    for (issue, rule) in found.iter().zip(["dom-2", "dom-4", "dom-4", "dom-5"]) {
+        assert!(issue.diagnostics.contains(rule), "{}", issue.diagnostics);
+    }
+}
+
+#[test]
+fn contained_resources_must_be_referenced_dom_3() {
+    let unreferenced = json!({"resourceType": "Patient",
+        "contained": [{"resourceType": "Organization", "id": "o", "name": "x"}]});
+    let issue = single_issue(&unreferenced.to_string());
+    assert_eq!(
+        (issue.code, issue.expression.as_deref()),
+        ("invariant", Some("Patient.contained[0]"))
+    );
+    assert!(issue.diagnostics.contains("dom-3"), "{}", issue.diagnostics);
+    let in_entry = json!({"resourceType": "Bundle", "type": "collection",
+        "entry": [{"resource": unreferenced}]});
+    assert_eq!(
+        single_issue(&in_entry.to_string()).expression.as_deref(),
+        Some("Bundle.entry[0].resource.contained[0]")
+    );
+    for ok in [
+        // referenced from the container, from an extension, from another contained resource
+        json!({"resourceType": "Patient", "contained": [{"resourceType": "Organization", "id": "o", "name": "x"}],
+            "managingOrganization": {"reference": "#o"}}),
+        json!({"resourceType": "Patient", "contained": [{"resourceType": "Organization", "id": "o", "name": "x"}],
+            "extension": [{"url": "http://example.org/x", "valueReference": {"reference": "#o"}}]}),
+        json!({"resourceType": "Patient", "contained": [
+            {"resourceType": "Organization", "id": "o", "name": "x"},
+            {"resourceType": "Organization", "id": "p", "partOf": {"reference": "#o"}}],
+            "managingOrganization": {"reference": "#p"}}),
+        // a canonical
+        json!({"resourceType": "Questionnaire", "status": "draft",
+            "contained": [{"resourceType": "ValueSet", "id": "vs", "status": "draft"}],
+            "item": [{"linkId": "1", "type": "choice", "answerValueSet": "#vs"}]}),
+        // referring to the container
+        json!({"resourceType": "Patient", "id": "p1",
+            "contained": [{"resourceType": "Provenance", "id": "prov", "recorded": "2024-01-01T00:00:00Z",
+                "target": [{"reference": "#"}], "agent": [{"who": {"display": "x"}}]}]}),
+        // no id: the rule does not apply
+        json!({"resourceType": "Patient", "contained": [{"resourceType": "Organization", "name": "x"}]}),
+    ] {
+        if let Err(found) = parse_str(&ok.to_string()) {
+            panic!("{ok}: {found:#?}");
+        }
+    }
+}
+
+#[test]
+fn full_urls_are_unique_in_a_bundle_bdl_7() {
+    let bundle = |kind: &str, versions: [Option<&str>; 3]| {
+        let entries: Vec<Value> = versions
+            .iter()
+            .enumerate()
+            .map(|(i, version)| {
+                let mut resource = json!({"resourceType": "Patient", "active": true});
+                if let Some(version) = version {
+                    resource["meta"] = json!({"versionId": version});
+                }
+                let url = if i == 1 { "urn:uuid:2" } else { "urn:uuid:1" };
+                json!({"fullUrl": url, "resource": resource})
+            })
+            .collect();
+        json!({"resourceType": "Bundle", "type": kind, "entry": entries}).to_string()
+    };
+    let issue = single_issue(&bundle("collection", [None, None, None]));
+    assert_eq!(
+        (issue.code, issue.expression.as_deref()),
+        ("invariant", Some("Bundle.entry[2].fullUrl"))
+    );
+    assert!(
+        issue.diagnostics.contains("entry[0]"),
+        "{}",
+        issue.diagnostics
+    );
+    assert!(issue.diagnostics.contains("bdl-7"), "{}", issue.diagnostics);
+    let issue = single_issue(&bundle("searchset", [Some("1"), None, Some("1")]));
+    assert_eq!(issue.expression.as_deref(), Some("Bundle.entry[2].fullUrl"));
+    assert!(parse_str(&bundle("collection", [Some("1"), None, Some("2")])).is_ok());
+    assert!(parse_str(&bundle("history", [None, None, None])).is_ok());
 }

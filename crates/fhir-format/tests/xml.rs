@@ -1,6 +1,8 @@
 //! FHIR XML in and out, through fhirbolt.
 
-use fhir_format::{parse, to_json, to_xml, Format, Issue, Severity};
+use std::time::{Duration, Instant};
+
+use fhir_format::{parse, parse_with, to_json, to_xml, Format, Issue, Limits, Severity};
 use serde_json::Value;
 
 fn json(text: &str) -> Value {
@@ -116,7 +118,7 @@ fn contained_and_narrative_round_trip() {
     let value = json(
         r##"{"resourceType":"Patient","id":"p1",
         "text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"nl\">\n  <p>Émile  <b>Dubois</b> &amp; co</p>\n  <pre>  a\n   b</pre>\n</div>"},
-        "contained":[{"resourceType":"Organization","id":"org1","name":"Praktijk","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"/>"}}],
+        "contained":[{"resourceType":"Organization","id":"org1","name":"Praktijk","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><img src=\"#logo\"/></div>"}}],
         "managingOrganization":{"reference":"#org1"}}"##,
     );
     let xml = assert_round_trip(&value);
@@ -291,4 +293,173 @@ fn xml_comments_and_declaration_are_accepted() {
     let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- a comment -->\n<Patient xmlns=\"http://hl7.org/fhir\">\n  <!-- another -->\n  <active value=\"true\"/>\n</Patient>\n";
     let value = parse(xml.as_bytes(), Format::Xml).unwrap();
     assert_eq!(value, json(r#"{"resourceType":"Patient","active":true}"#));
+}
+
+/// `Limits::default().max_depth`.
+const DEFAULT_DEPTH: usize = 32;
+
+/// Run `f` on a thread with a 2 MiB stack (the default for spawned threads, and smaller
+/// than a main thread's): deep input must not overflow it.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .expect("thread starts")
+        .join()
+        .expect("no panic, no stack overflow")
+}
+
+/// A Patient whose extensions nest so that the deepest element is at `levels` (the
+/// Patient being the first).
+fn nested_extensions(levels: usize) -> String {
+    format!(
+        r#"<Patient xmlns="http://hl7.org/fhir">{}<valueString value="deepest"/>{}</Patient>"#,
+        r#"<extension url="http://example.org/nest">"#.repeat(levels - 2),
+        "</extension>".repeat(levels - 2)
+    )
+}
+
+/// A Patient whose narrative, started by the tag `open`, nests `levels` elements below
+/// its div.
+fn nested_narrative(open: &str, levels: usize) -> String {
+    let name = open[1..].split(' ').next().unwrap_or("div");
+    format!(
+        r#"<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/>{open}{}x{}</{name}></text></Patient>"#,
+        "<b>".repeat(levels),
+        "</b>".repeat(levels)
+    )
+}
+
+/// The one issue of input refused for its depth, which it must not echo.
+fn assert_too_deep(result: Result<Value, Vec<Issue>>, max: usize) {
+    let found = result.expect_err("refused");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let issue = &found[0];
+    assert!(issue.severity.is_failure());
+    assert_eq!(issue.code, "too-long");
+    assert!(
+        issue
+            .diagnostics
+            .contains(&format!("deeper than {max} levels")),
+        "{}",
+        issue.diagnostics
+    );
+    assert!(
+        !issue.diagnostics.contains("example.org"),
+        "{}",
+        issue.diagnostics
+    );
+}
+
+#[test]
+fn deep_xml_is_refused_quickly_on_a_small_stack() {
+    for levels in [640, 100_000] {
+        let xml = nested_extensions(levels);
+        let started = Instant::now();
+        let result = on_small_stack(move || parse(xml.as_bytes(), Format::Xml));
+        assert_too_deep(result, DEFAULT_DEPTH);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{levels} levels"
+        );
+    }
+}
+
+#[test]
+fn xml_at_the_depth_limit_is_accepted_on_a_small_stack() {
+    let xml = nested_extensions(DEFAULT_DEPTH);
+    on_small_stack(move || {
+        let value = parse(xml.as_bytes(), Format::Xml).unwrap_or_else(|e| panic!("{e:#?}"));
+        to_xml(&value, true).unwrap_or_else(|e| panic!("{e}"));
+    });
+    assert_too_deep(
+        parse(nested_extensions(DEFAULT_DEPTH + 1).as_bytes(), Format::Xml),
+        DEFAULT_DEPTH,
+    );
+    let xml = nested_extensions(9);
+    assert!(parse_with(xml.as_bytes(), Format::Xml, &Limits { max_depth: 9 }).is_ok());
+    assert_too_deep(
+        parse_with(xml.as_bytes(), Format::Xml, &Limits { max_depth: 8 }),
+        8,
+    );
+}
+
+#[test]
+fn deep_xml_narrative_is_refused() {
+    // Patient 1, text 2, div 3: the levels below the div make up the rest
+    let own = r#"<div xmlns="http://www.w3.org/1999/xhtml">"#;
+    assert!(parse(
+        nested_narrative(own, DEFAULT_DEPTH - 3).as_bytes(),
+        Format::Xml
+    )
+    .is_ok());
+    assert_too_deep(
+        parse(
+            nested_narrative(own, DEFAULT_DEPTH - 2).as_bytes(),
+            Format::Xml,
+        ),
+        DEFAULT_DEPTH,
+    );
+    // a div that does not declare its namespace itself is left to fhirbolt: bounded too
+    let prefixed = r#"<h:div xmlns:h="http://www.w3.org/1999/xhtml">"#;
+    for div in [own, prefixed] {
+        let xml = nested_narrative(div, 100_000);
+        let started = Instant::now();
+        assert_too_deep(
+            on_small_stack(move || parse(xml.as_bytes(), Format::Xml)),
+            DEFAULT_DEPTH,
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{div}");
+    }
+}
+
+#[test]
+fn xml_narrative_may_not_run_script() {
+    let xml = r#"<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml"><p onclick="alert(1)">x</p></div></text></Patient>"#;
+    let issues = xml_issues(xml);
+    assert_eq!(issues.len(), 1, "{issues:#?}");
+    assert_eq!(
+        (issues[0].code, issues[0].expression.as_deref()),
+        ("invariant", Some("Patient.text.div"))
+    );
+    assert!(
+        issues[0].diagnostics.contains("'onclick'"),
+        "{}",
+        issues[0].diagnostics
+    );
+    let xml = r##"<Patient xmlns="http://hl7.org/fhir"><contained><Organization><id value="o"/><text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">x<script>alert(1)</script></div></text></Organization></contained><managingOrganization><reference value="#o"/></managingOrganization></Patient>"##;
+    let issues = xml_issues(xml);
+    assert_eq!(
+        issues[0].expression.as_deref(),
+        Some("Patient.contained[0].text.div"),
+        "{issues:#?}"
+    );
+    let xml = r#"<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/><h:div xmlns:h="http://www.w3.org/1999/xhtml">x<h:script>alert(1)</h:script></h:div></text></Patient>"#;
+    assert!(parse(xml.as_bytes(), Format::Xml).is_err());
+    let xml = r#"<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">  </div></text></Patient>"#;
+    assert!(xml_issues(xml)[0].diagnostics.contains("txt-2"));
+}
+
+#[test]
+fn xml_contained_and_bundle_rules() {
+    let xml = r#"<Patient xmlns="http://hl7.org/fhir"><contained><Organization><id value="o"/><meta><versionId value="1"/></meta><name value="x"/></Organization></contained></Patient>"#;
+    let issues = xml_issues(xml);
+    let paths: Vec<_> = issues
+        .iter()
+        .filter_map(|i| i.expression.as_deref())
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            "Patient.contained[0].meta.versionId",
+            "Patient.contained[0]"
+        ]
+    );
+    let xml = r#"<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/><entry><fullUrl value="urn:uuid:1"/><resource><Patient><active value="true"/></Patient></resource></entry><entry><fullUrl value="urn:uuid:1"/><resource><Patient><active value="false"/></Patient></resource></entry></Bundle>"#;
+    let issues = xml_issues(xml);
+    assert_eq!(issues.len(), 1, "{issues:#?}");
+    assert_eq!(
+        issues[0].expression.as_deref(),
+        Some("Bundle.entry[1].fullUrl")
+    );
 }
