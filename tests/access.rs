@@ -26,8 +26,22 @@ const PATIENTS: [&str; 4] = ["p1", "p2", "p3", "p4"];
 const GP_UZI: &str = "900001";
 const GP_URA: &str = "11111111";
 
+/// A BSN for patient `p`: eight digits from its number, and the ninth that passes the
+/// eleven-test.
 fn bsn(p: &str) -> String {
-    format!("{}0000000", &p[1..]).chars().take(9).collect()
+    let n: u64 = p[1..].parse().unwrap_or(0);
+    (0..)
+        .map(|k| format!("{:08}", 10_000_000 + n * 1_000 + k))
+        .find_map(|first| {
+            let sum: u64 = first
+                .bytes()
+                .zip((2..=9).rev())
+                .map(|(d, w)| (d - b'0') as u64 * w)
+                .sum();
+            let check = sum % 11;
+            (check < 10).then(|| format!("{first}{check}"))
+        })
+        .unwrap()
 }
 
 fn records(p: &str) -> Vec<Value> {
@@ -369,11 +383,13 @@ backend_tests! {
         let patient = json!({"resourceType": "Patient", "name": [{"family": "Nieuw"}]});
         app.send(Method::POST, "Patient", &[("Content-Type", FHIR_JSON), ("Authorization", &auth)],
                  Some(patient.to_string().into_bytes())).await.expect(403);
-        // Changing what one cannot see is 'not found'; the huisarts's own entry they may amend.
+        // What one cannot see cannot be changed: a PUT finds its id taken, a DELETE finds
+        // nothing to delete (as for an id that never existed); the huisarts's own entry they
+        // may amend.
         let mut hidden = records("p3")[2].clone();
         hidden["valueString"] = json!("overschreven");
-        app.put_json_with("Observation/wish-p3", &hidden, &[("Authorization", &auth)]).await.expect(404);
-        app.send(Method::DELETE, "Condition/cond-p3", &[("Authorization", &auth)], None).await.expect(404);
+        app.put_json_with("Observation/wish-p3", &hidden, &[("Authorization", &auth)]).await.expect(409);
+        app.send(Method::DELETE, "Condition/cond-p3", &[("Authorization", &auth)], None).await.expect(200);
         assert_eq!(app.get("Observation/wish-p3").await.json()["valueString"], "thuis blijven");
         assert_eq!(app.stored_versions().await, before);
         // What the huisarts wrote is in the practice's own feed: the two wishes, and who wrote

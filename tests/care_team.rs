@@ -54,6 +54,7 @@ fn names_current(r: Resp, current: &str) {
 
 backend_tests! {
     async fn one_centrale_zorgverlener_at_a_time(app) {
+        app.register_patient("p1").await;
         app.put_json("CareTeam/t1", &team("t1", "p1", vec![
             participant("hoofdbehandelaar", GP, "2025-09-01", None),
             participant("centrale-zorgverlener", GP, "2025-09-01", None),
@@ -73,6 +74,7 @@ backend_tests! {
         assert_eq!(app.get("CareTeam/t1").await.json()["meta"]["versionId"], "1");
 
         // Another patient's team is independent.
+        app.register_patient("p2").await;
         app.put_json("CareTeam/t3", &team("t3", "p2", vec![
             participant("centrale-zorgverlener", NURSE, "2025-11-15", None),
         ])).await.expect(201);
@@ -99,6 +101,7 @@ backend_tests! {
     }
 
     async fn the_markering_names_the_current_centrale_zorgverlener(app) {
+        app.register_patient("p1").await;
         app.put_json("EpisodeOfCare/m1", &markering(NURSE)).await.expect(409);
         app.put_json("CareTeam/t1", &team("t1", "p1", vec![
             participant("centrale-zorgverlener", GP, "2025-09-01", Some("2025-11-15")),
@@ -120,6 +123,7 @@ backend_tests! {
     async fn two_simultaneous_changes_leave_one_centrale_zorgverlener(app) {
         for round in 0..5 {
             let patient = format!("p{round}");
+            app.register_patient(&patient).await;
             let writes = [("a", GP), ("b", NURSE)].map(|(t, who)| {
                 let app = &app;
                 let id = format!("{t}{round}");

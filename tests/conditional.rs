@@ -55,13 +55,13 @@ backend_tests! {
         create_if_none_exist(&app, &patient("999911120", "X"), &encoded).await.expect(200);
 
         // Two matches: 412, nothing created.
-        app.post_json("Patient", &patient("999911121", "A")).await.expect(201);
-        app.post_json("Patient", &patient("999911121", "B")).await.expect(201);
-        let r = create_if_none_exist(&app, &patient("999911121", "C"), &format!("identifier={BSN}|999911121"))
+        app.post_json("Patient", &patient("999911168", "Tweeling")).await.expect(201);
+        app.post_json("Patient", &patient("999911193", "Tweeling")).await.expect(201);
+        let r = create_if_none_exist(&app, &patient("999998298", "Tweeling"), "family=Tweeling")
             .await
             .expect(412);
         assert_eq!(r.issue().0, "multiple-matches");
-        assert_eq!(count_bsn(&app, "999911121").await, 2);
+        assert_eq!(count_bsn(&app, "999998298").await, 0);
 
         // Unknown parameters would widen the match, so they are refused; so is an empty one.
         let r = create_if_none_exist(&app, &patient("1", "D"), "nonsense=1").await.expect(400);
@@ -121,12 +121,12 @@ backend_tests! {
         app.put_json(&format!("Patient?identifier={BSN}|999911156"), &new).await.expect(409);
 
         // Several matches: 412 and nothing changes.
-        app.post_json("Patient", &patient("999911168", "A")).await.expect(201);
-        app.post_json("Patient", &patient("999911168", "B")).await.expect(201);
-        app.put_json(&format!("Patient?identifier={BSN}|999911168"), &patient("999911168", "C"))
+        app.post_json("Patient", &patient("999911168", "Tweeling")).await.expect(201);
+        app.post_json("Patient", &patient("999998298", "Tweeling")).await.expect(201);
+        app.put_json("Patient?family=Tweeling", &patient("999990019", "Tweeling"))
             .await
             .expect(412);
-        assert_eq!(count_bsn(&app, "999911168").await, 2);
+        assert_eq!(count_bsn(&app, "999990019").await, 0);
         // No parameters at all is not a conditional update.
         app.put_json("Patient?_format=json", &patient("1", "X")).await.expect(400);
     }
@@ -142,10 +142,11 @@ backend_tests! {
         let r = app.delete(&format!("Patient?identifier={BSN}|999911181")).await.expect(200);
         assert!(r.json()["issue"][0]["diagnostics"].as_str().unwrap().contains("nothing changed"));
 
-        app.post_json("Patient", &patient("999911193", "A")).await.expect(201);
-        app.post_json("Patient", &patient("999911193", "B")).await.expect(201);
-        app.delete(&format!("Patient?identifier={BSN}|999911193")).await.expect(412);
-        assert_eq!(count_bsn(&app, "999911193").await, 2);
+        app.post_json("Patient", &patient("999911193", "Tweeling")).await.expect(201);
+        app.post_json("Patient", &patient("999998298", "Tweeling")).await.expect(201);
+        app.delete("Patient?family=Tweeling").await.expect(412);
+        assert_eq!(count_bsn(&app, "999911193").await, 1);
+        assert_eq!(count_bsn(&app, "999998298").await, 1);
         app.delete("Patient?unknown=1").await.expect(400);
     }
 }

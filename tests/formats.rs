@@ -37,7 +37,7 @@ fn patient_with_primitive_extension() -> Value {
 
 backend_tests! {
     async fn json_in_xml_out_and_back(app) {
-        for resource in [observation(), patient_with_primitive_extension()] {
+        for resource in [patient_with_primitive_extension(), observation()] {
             let path = path_of(&resource);
             app.put_json(&path, &resource).await.expect(201);
             let xml = app.get_with(&path, &[("Accept", FHIR_XML)]).await.expect(200);

@@ -83,6 +83,7 @@ backend_tests! {
     }
 
     async fn only_the_latest_legal_capacity_counts(app) {
+        app.put_json("Patient/p2", &patient("p2")).await.expect(201);
         let oo = app.put_json_with("Observation/a", &capable("a", "p2", "2025-01-01", true), OO).await.expect(201).json();
         assert!(warnings(&oo).is_empty(), "{oo}");
         let oo = app.put_json_with("Observation/b", &capable("b", "p2", "2025-06-01", false), OO).await.expect(201).json();
@@ -98,6 +99,7 @@ backend_tests! {
     }
 
     async fn validate_reports_the_warning_without_storing(app) {
+        app.put_json("Patient/p4", &patient("p4")).await.expect(201);
         let r = app.post_json("Observation/$validate", &capable("v1", "p4", "2025-10-01", false)).await;
         let oo = r.expect(200).json();
         let w = warnings(&oo);
@@ -112,6 +114,8 @@ backend_tests! {
     }
 
     async fn transactions_judge_the_warning_on_the_whole_bundle(app) {
+        app.put_json("Patient/p5", &patient("p5")).await.expect(201);
+        app.put_json("Patient/p7", &patient("p7")).await.expect(201);
         // Representative in the same transaction, after the observation: no warning.
         let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
             entry("1", capable("t1", "p5", "2025-10-01", false)),

@@ -113,6 +113,7 @@ backend_tests! {
     }
 
     async fn each_kind_of_violation_is_refused_with_its_location(app) {
+        app.register_patient("example-patient").await;
         // Wrong reference target.
         let mut td = treatment_directive();
         td["patient"] = json!({"reference": "Practitioner/x"});
@@ -162,6 +163,7 @@ backend_tests! {
     }
 
     async fn profiles_hold_in_patches_and_transactions(app) {
+        app.register_patient("example-patient").await;
         app.put_json("Consent/td", &treatment_directive()).await.expect(201);
         let resp = app
             .send(actix_web::http::Method::PATCH, "Consent/td", &[("Content-Type", "application/json-patch+json")],
@@ -212,6 +214,7 @@ backend_tests! {
     }
 
     async fn a_treatment_directive_keeps_its_own_wording(app) {
+        app.register_patient("example-patient").await;
         // Neither a decision nor the free-text agreement: refused.
         let mut td = treatment_directive();
         td["provision"].as_object_mut().unwrap().remove("type");

@@ -82,6 +82,16 @@ backend_tests! {
         let mut all: Vec<Value> = files.iter().map(read).collect();
         // The Questionnaire first, so that the responses to its version are checked.
         all.sort_by_key(|r| r["resourceType"] != "Questionnaire");
+        // The patients the responses are about, so that their records can be written.
+        let mut subjects: Vec<&str> = all
+            .iter()
+            .filter_map(|r| r["subject"]["reference"].as_str()?.strip_prefix("Patient/"))
+            .collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        for id in subjects {
+            app.register_patient(id).await;
+        }
         for r in &all {
             let path = path_of(r);
             app.put_json(&path, r).await.expect(201);

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 fn patient(id: Option<&str>, family: &str) -> Value {
     let mut p = json!({
         "resourceType": "Patient",
-        "identifier": [{ "system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "999911120" }],
+        "identifier": [{ "system": "urn:oid:2.16.840.1.113883.2.4.6.3", "value": "999911120" }],
         "name": [{ "family": family, "given": ["Hendrik"] }],
         "birthDate": "1941-05-17"
     });

@@ -204,14 +204,17 @@ backend_tests! {
 
     async fn total_is_counted_up_to_a_thousand_unless_asked_for(app) {
         load(&app).await;
-        let entries: Vec<Value> = (0..1001)
-            .map(|n| json!({
-                "resource": {"resourceType": "Patient", "id": format!("j{n}"), "name": [{"family": "Jansen"}]},
-                "request": {"method": "PUT", "url": format!("Patient/j{n}")},
-            }))
-            .collect();
-        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
-        app.post_json("", &bundle).await.expect(200);
+        // Two Bundles: one may hold at most 1,000 entries.
+        for range in [0..500, 500..1001] {
+            let entries: Vec<Value> = range
+                .map(|n| json!({
+                    "resource": {"resourceType": "Patient", "id": format!("j{n}"), "name": [{"family": "Jansen"}]},
+                    "request": {"method": "PUT", "url": format!("Patient/j{n}")},
+                }))
+                .collect();
+            let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+            app.post_json("", &bundle).await.expect(200);
+        }
         let total = |b: &Value| b.get("total").and_then(Value::as_u64);
         let next = |b: &Value| {
             b["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next")

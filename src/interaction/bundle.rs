@@ -180,8 +180,10 @@ fn transaction(
         for (res_type, ids) in updated {
             tx.read_ahead(res_type, &ids)?;
         }
+        // FHIR's order (DELETE, POST, PUT/PATCH, GET), and within each the Patients first:
+        // a record is written only for a patient held here.
         let mut order: Vec<&Entry> = entries.iter().collect();
-        order.sort_by_key(|e| e.method);
+        order.sort_by_key(|e| (e.method, e.res_type != "Patient"));
         let mut outcomes: Vec<Option<Outcome>> = entries.iter().map(|_| None).collect();
         for e in order {
             let outcome = execute(tx, rq, e, &targets[e.index], &names, base_url)

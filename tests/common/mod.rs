@@ -195,6 +195,14 @@ impl TestApp {
         self.system_history_total().await - self.package_versions - h["total"].as_u64().unwrap()
     }
 
+    /// Registers a bare Patient under `id`: a record is written only for a patient held here.
+    pub async fn register_patient(&self, id: &str) {
+        let patient = serde_json::json!({"resourceType": "Patient", "id": id});
+        self.put_json(&format!("Patient/{id}"), &patient)
+            .await
+            .expect(201);
+    }
+
     /// Stores each resource under its own id; each must be new.
     pub async fn put_all(&self, resources: Vec<Value>) {
         for r in resources {
@@ -327,7 +335,8 @@ pub fn conformance_files(folders: &[&str]) -> Option<Vec<PathBuf>> {
     Some(files)
 }
 
-/// Orders example files for loading: by name, with CareTeams last. Once a patient has a care
+/// Orders example files for loading: by name, with Patients first (a record is written only
+/// for a patient held here) and CareTeams last. Once a patient has a care
 /// team only its members may add to the record, and the examples' teams do not name the test
 /// organisation; it may still amend what it recorded itself.
 pub fn sort_for_loading(files: &mut [PathBuf]) {
@@ -337,8 +346,53 @@ pub fn sort_for_loading(files: &mut [PathBuf]) {
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        (name.starts_with("CareTeam-"), name)
+        (
+            !name.starts_with("Patient-"),
+            name.starts_with("CareTeam-"),
+            name,
+        )
     });
+}
+
+/// Registers a bare Patient for every patient the resources refer to (`"reference":
+/// "Patient/…"` anywhere) that is not among them: examples name patients the corpus leaves out.
+pub async fn register_missing_patients(app: &TestApp, resources: &[Value]) {
+    let held: Vec<&str> = resources
+        .iter()
+        .filter(|r| r["resourceType"] == "Patient")
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    let mut missing = Vec::new();
+    for r in resources {
+        collect_patient_references(r, &mut missing);
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    for id in missing.iter().filter(|id| !held.contains(&id.as_str())) {
+        app.register_patient(id).await;
+    }
+}
+
+fn collect_patient_references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(id) = map
+                .get("reference")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("Patient/"))
+            {
+                if !id.contains('/') {
+                    out.push(id.to_string());
+                }
+            }
+            map.values()
+                .for_each(|v| collect_patient_references(v, out));
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|v| collect_patient_references(v, out)),
+        _ => {}
+    }
 }
 
 /// A resource without the server-assigned `meta.versionId`/`meta.lastUpdated` (and without
