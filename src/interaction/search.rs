@@ -966,7 +966,7 @@ pub(crate) fn search_in(
 /// A patient's search of the audit trail: only [`crate::audit::PATIENT_PARAMS`] and the
 /// paging controls, and a `patient` value that is not the patient's own matches nothing, as
 /// if that patient had no trail.
-fn own_trail_only(params: &mut Vec<(String, String)>, own: &[String]) -> Result<(), FhirError> {
+fn own_trail_only(params: &mut [(String, String)], own: &[String]) -> Result<(), FhirError> {
     for (name, value) in params.iter_mut() {
         let code = name.split(':').next().unwrap_or_default();
         let control = CONTROL.contains(&name.as_str())
